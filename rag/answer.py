@@ -1,0 +1,332 @@
+"""Stage 6: a French answer built from verbatim quotes, offline and deterministic.
+
+The question type (quand, combien, qui, où, pourquoi, …) decides which sentence
+of the retrieved passages answers it and what the lead sentence states: a date
+for "quand", a number for "combien", a name for "qui". Every quote is checked to
+be a substring of its article (whitespace aside) before it is shown, and carries
+its article's title, file and date ("date inconnue" when undated).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+from .chunking import split_sentences
+from .cleaning import squash_whitespace
+from .dates import PartialDate, ResolvedDate, display_date, find_dates
+from .index import LoadedIndex
+from .lexical import analyze
+from .retrieval import Hit, SearchResult
+
+PROMPTS_DIR = Path(__file__).resolve().parent.parent / "prompts"
+MAX_CITATIONS = 3
+_LEAD_QUOTE_CHARS = 240
+
+
+@lru_cache(maxsize=1)
+def refusal_text() -> str:
+    """The one refusal sentence, shared by the code, the prompts and the tests."""
+    return (PROMPTS_DIR / "refusal.txt").read_text(encoding="utf-8").strip()
+
+
+@dataclass(frozen=True)
+class Citation:
+    source: str  # article file name
+    title: str
+    date: str | None  # article date at its precision, None when undated
+    quote: str  # verbatim from the article
+    score: float
+    start: int  # offsets of the quote in the cleaned article text
+    end: int
+    passage: str = ""  # the whole retrieved passage the quote comes from
+    passage_start: int = 0
+    dates: tuple[ResolvedDate, ...] = ()  # date expressions of the quote, resolved
+
+    @property
+    def date_display(self) -> str:
+        return display_date(self.date)
+
+    def to_dict(self) -> dict:
+        data = asdict(self)
+        data["dates"] = [d.to_dict() for d in self.dates]
+        return data
+
+
+@dataclass
+class Answer:
+    question: str
+    answer: str  # the whole text shown to the user: lead, then quotes with sources
+    lead: str
+    abstained: bool
+    citations: list[Citation]
+    embedding_model: str
+    question_type: str = "autre"
+    lead_fact: str | None = None  # the date, number, name or place the lead states
+    hits: list[Hit] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # filter reports and warnings
+    flagged: list[str] = field(default_factory=list)  # LLM items removed by verification
+    timings_ms: dict[str, float] = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return {
+            "question": self.question,
+            "answer": self.answer,
+            "lead": self.lead,
+            "lead_fact": self.lead_fact,
+            "question_type": self.question_type,
+            "abstained": self.abstained,
+            "citations": [
+                {"source": c.source, "title": c.title, "date": c.date, "quote": c.quote,
+                 "score": round(c.score, 6), "start": c.start, "end": c.end,
+                 "resolved_dates": [d.to_dict() for d in c.dates]}
+                for c in self.citations
+            ],
+            "embedding_model": self.embedding_model,
+            "notes": self.notes,
+            "flagged": self.flagged,
+            "timings_ms": {k: round(v, 2) for k, v in self.timings_ms.items()},
+        }
+
+
+# --- question types ----------------------------------------------------------
+
+_QUESTION_TYPES = [
+    ("depuis_quand", r"\bdepuis quand\b|\bsince when\b|\bdepuis combien de temps\b"),
+    ("combien", r"\bcombien\b|\bhow (many|much|long)\b|\bquel (nombre|bilan)\b"),
+    ("quand", r"\bquand\b|\bwhen\b|\ben quelle année\b|\bà quelle date\b|\bquelle (date|année)\b|\bwhat year\b"),
+    ("qui", r"^\s*(qui|who|whom)\b|\bpar qui\b|\bqui (a|est|sont|ont|dirige)\b|\bquel (ministre|président|chef|ambassadeur|dirigeant|pays)\b"),
+    ("ou", r"\boù\b|\bwhere\b|\bdans quel(le)? (pays|ville|région|capitale)\b|\bquelle (ville|capitale|région)\b"),
+    ("pourquoi", r"\bpourquoi\b|\bwhy\b|\bpour quelle(s)? raison|\bquelle(s)? (est|sont) (la|les) (raison|cause|motif)"),
+    ("oui_non", r"^\s*(est-ce que|est-ce qu'|la france a-t-elle|y a-t-il|is|are|did|does|do|has|have)\b|-t-(il|elle)\s+\S+.*\?$"),
+]
+
+
+def classify_question(question: str) -> str:
+    """'quand', 'depuis_quand', 'combien', 'qui', 'ou', 'pourquoi', 'oui_non' or 'quoi'.
+
+    >>> classify_question("Depuis quand la France est-elle au Mali ?")
+    'depuis_quand'
+    """
+    q = question.lower()
+    for name, pattern in _QUESTION_TYPES:
+        if re.search(pattern, q):
+            if name == "oui_non" and re.match(r"\s*(quel|quelle|que|qu'|comment|what|which)", q):
+                continue
+            return name
+    return "quoi"
+
+
+# --- spotting the fact a sentence holds ------------------------------------
+
+_NUMBER_WORDS = r"(?:un|une|deux|trois|quatre|cinq|six|sept|huit|neuf|dix|onze|douze|quinze|vingt|trente|quarante|cinquante|cent|centaine|dizaine|milliers?|millions?|plusieurs)"
+_NUMBER = re.compile(rf"(?:\b(?:plus de|moins de|au moins|près de|environ)\s+)?(?:\b\d[\d\s.,]*\d\b|\b\d\b|\b{_NUMBER_WORDS}\b)(?:\s+(?:de\s+)?[\wéèêàç'’-]+){{1,2}}", re.I)
+_NAME = re.compile(r"(?<![.!?]\s)(?<!^)\b([A-ZÀ-Ý][\wéèëïç'’-]+(?:\s+(?:de\s+|du\s+|d['’]|le\s+|la\s+|al-)?[A-ZÀ-Ý][\wéèëïç'’-]+)+|[A-Z]{2,}(?:\s+[A-Z]{2,})?)")
+_PLACE = re.compile(r"\b(?:à|au|aux|en|dans|vers|sur)\s+(?:le\s+|la\s+|les\s+|l['’])?([A-ZÀ-Ý][\wéèëïç'’-]+(?:[\s-]+(?:de\s+|du\s+|d['’])?[A-ZÀ-Ý][\wéèëïç'’-]+)*)")
+_CAUSE = re.compile(r"\b(?:à cause d(?:e|u|es)|du fait d(?:e|u|es)|en raison d(?:e|u|es)|parce qu(?:e|')|car|afin de|pour (?:lutter|contenir|mieux|restaurer|créer)|face à|liées? à|suite à|après)\b[^.;]*", re.I)
+_VAGUE_DATES = {"weekday", "this_weekday"}
+
+
+def _number_fact(sentence: str, question_terms: set[str]) -> str | None:
+    best = None
+    for m in _NUMBER.finditer(sentence):
+        text = m.group(0).strip(" ,.")
+        if re.fullmatch(r"(19|20)\d{2}", text.split()[0]):  # a year is not a count
+            continue
+        overlap = len(set(analyze(text)) & question_terms)
+        if best is None or overlap > best[0]:
+            best = (overlap, text)
+    return best[1] if best else None
+
+
+def _name_fact(sentence: str, question: str) -> str | None:
+    q_fold = question.lower()
+    names = [m.group(1) for m in _NAME.finditer(sentence)]
+    # A name already in the question is not the answer ("Qui a appelé l'ONU…" -> not "ONU").
+    names = [n for n in names if n.lower() not in q_fold and len(n) > 2]
+    persons = [n for n in names if len(n.split()) >= 2 and not n.isupper()]
+    return (persons or names or [None])[0]
+
+
+def _place_fact(sentence: str, question: str) -> str | None:
+    q_fold = question.lower()
+    for m in _PLACE.finditer(sentence):
+        if m.group(1).lower() not in q_fold:
+            return m.group(0)
+    return None
+
+
+def _date_fact(dates: list[ResolvedDate], article_date: PartialDate | None, since: bool) -> str | None:
+    if dates:
+        absolute = [d for d in dates if not d.relative]
+        chosen = (absolute or dates)[0]
+        if chosen.relative and chosen.expression.lower() != chosen.label.lower():
+            return f"{chosen.label} (« {chosen.expression} »)"
+        return f"{'depuis ' if since and not chosen.expression.lower().startswith('depuis') else ''}{chosen.expression}".strip()
+    if article_date is not None:
+        return f"{article_date.french()} (date de l'article)"
+    return None
+
+
+# --- picking sentences ---------------------------------------------------------
+
+@dataclass
+class _Candidate:
+    hit: Hit
+    start: int  # in the article text
+    end: int
+    text: str
+    score: float
+    dates: list[ResolvedDate]
+
+
+def _article_date(hit: Hit) -> PartialDate | None:
+    return PartialDate.parse(hit.chunk.date) if hit.chunk.date else None
+
+
+def _type_bonus(qtype: str, text: str, dates: list[ResolvedDate]) -> float:
+    if qtype in ("quand", "depuis_quand"):
+        bonus = 0.4 if dates else 0.0
+        if qtype == "depuis_quand" and re.search(r"\bdepuis\b", text, re.I):
+            bonus += 0.3
+        return bonus
+    if qtype == "combien":
+        return 0.4 if _NUMBER.search(text) else 0.0
+    if qtype == "qui":
+        return 0.2 if _NAME.search(text) else 0.0
+    if qtype == "ou":
+        return 0.3 if _PLACE.search(text) else 0.0
+    if qtype == "pourquoi":
+        return 0.4 if _CAUSE.search(text) else 0.0
+    return 0.0
+
+
+def _candidates(hits: list[Hit], question: str, qtype: str) -> list[_Candidate]:
+    q_terms = set(analyze(question))
+    out = []
+    top = hits[0].score if hits else 1.0
+    for hit in hits:
+        passage_weight = hit.score / top if top else 0.0
+        article_date = _article_date(hit)
+        for s in split_sentences(hit.chunk.text):
+            text = hit.chunk.text[s.start:s.end]
+            if len(text) < 25 or not re.search(r"\w{3}", text):
+                continue  # headings and table scraps make poor answers
+            terms = set(analyze(text))
+            overlap = len(q_terms & terms) / max(1, len(q_terms))
+            dates = find_dates(text, article_date)
+            score = 0.8 * passage_weight + overlap + _type_bonus(qtype, text, dates)
+            out.append(_Candidate(hit, hit.chunk.start + s.start, hit.chunk.start + s.end, text, score, dates))
+    return sorted(out, key=lambda c: -c.score)
+
+
+def verify_quote(quote: str, article_text: str) -> bool:
+    """True when ``quote`` is a substring of the article, whitespace aside."""
+    needle = squash_whitespace(quote)
+    return bool(needle) and needle in squash_whitespace(article_text)
+
+
+def _lead_fact(qtype: str, best: _Candidate, question: str) -> str | None:
+    article_date = _article_date(best.hit)
+    if qtype in ("quand", "depuis_quand"):
+        return _date_fact(best.dates, article_date, since=qtype == "depuis_quand")
+    if qtype == "combien":
+        return _number_fact(best.text, set(analyze(question)))
+    if qtype == "qui":
+        return _name_fact(best.text, question)
+    if qtype == "ou":
+        return _place_fact(best.text, question)
+    if qtype == "pourquoi":
+        m = _CAUSE.search(best.text)
+        return m.group(0).strip(" ,") if m else None
+    return None
+
+
+_LEAD_TEMPLATES = {
+    "quand": "{fact} : {sentence}",
+    "depuis_quand": "Depuis {fact_wo_depuis} : {sentence}",
+    "combien": "{fact_cap} : {sentence}",
+    "qui": "{fact} : {sentence}",
+    "ou": "{fact_cap} : {sentence}",
+    "pourquoi": "{fact_cap} : {sentence}",
+}
+
+
+def _shorten(text: str, limit: int = _LEAD_QUOTE_CHARS) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[:limit].rsplit(" ", 1)[0] + "…"
+
+
+def _capitalise(text: str) -> str:
+    return text[:1].upper() + text[1:]
+
+
+def build_lead(qtype: str, fact: str | None, best: _Candidate) -> str:
+    """The lead sentence: the fact first, then the sentence it comes from, with its source."""
+    source = f"(« {best.hit.chunk.title} », {display_date(best.hit.chunk.date)})"
+    sentence = _shorten(best.text)
+    if fact and qtype in _LEAD_TEMPLATES:
+        lead = _LEAD_TEMPLATES[qtype].format(
+            fact=_capitalise(fact), fact_cap=_capitalise(fact), sentence=sentence,
+            fact_wo_depuis=re.sub(r"^depuis\s+", "", fact, flags=re.I),
+        )
+    else:
+        lead = f"D'après les articles : {sentence}"
+    return f"{lead} {source}"
+
+
+def _ordered(citations: list[Citation], qtype: str) -> list[Citation]:
+    """History questions read best in date order (undated last); others by relevance."""
+    if qtype not in ("quand", "depuis_quand"):
+        return citations
+    return sorted(citations, key=lambda c: (c.date is None, c.date or "", -c.score))
+
+
+def render_answer(lead: str, citations: list[Citation], notes: list[str]) -> str:
+    lines = [lead, ""]
+    for n, c in enumerate(citations, start=1):
+        lines.append(f"[{n}] « {' '.join(c.quote.split())} »")
+        lines.append(f"    — {c.title}, {c.source}, {c.date_display}")
+    lines.extend(f"({note})" for note in notes)
+    return "\n".join(lines).rstrip()
+
+
+def extractive_answer(question: str, result: SearchResult, index: LoadedIndex,
+                      notes: list[str] | None = None) -> Answer:
+    """Build the answer from the search result; refuse when nothing relevant was found."""
+    notes = list(notes or [])
+    qtype = classify_question(question)
+    if not result.relevant or not result.hits:
+        refusal = refusal_text()
+        return Answer(question, render_answer(refusal, [], notes), refusal, True, [], index.model_id,
+                      qtype, None, result.hits, notes)
+    candidates = _candidates(result.hits, question, qtype)
+    best = candidates[0]
+    fact = _lead_fact(qtype, best, question)
+
+    citations: list[Citation] = []
+    used_spans: list[tuple[str, int, int]] = []
+    per_article: dict[str, int] = {}
+    for cand in candidates:
+        if len(citations) >= MAX_CITATIONS:
+            break
+        if cand.score < 0.5 * best.score:
+            break
+        art = cand.hit.article_id
+        if per_article.get(art, 0) >= 2 or any(a == art and s < cand.end and cand.start < e for a, s, e in used_spans):
+            continue
+        article = index.articles[art]
+        quote = article.text[cand.start:cand.end]
+        if not verify_quote(quote, article.text):
+            continue  # cannot happen with offsets into the same text; a guard, not a path
+        citations.append(Citation(art, cand.hit.chunk.title, cand.hit.chunk.date, quote, cand.hit.score,
+                                  cand.start, cand.end, cand.hit.chunk.text, cand.hit.chunk.start,
+                                  tuple(cand.dates)))
+        used_spans.append((art, cand.start, cand.end))
+        per_article[art] = per_article.get(art, 0) + 1
+    citations = _ordered(citations, qtype)
+    lead = build_lead(qtype, fact, best)
+    return Answer(question, render_answer(lead, citations, notes), lead, False, citations, index.model_id,
+                  qtype, fact, result.hits, notes)

@@ -1,0 +1,74 @@
+"""The few functions the CLI, the app, the eval and Python users all call.
+
+>>> from rag.pipeline import ask
+>>> answer = ask("quand la France a-t-elle quitté le Mali ?")   # doctest: +SKIP
+>>> answer.citations[0].date                                     # doctest: +SKIP
+'2022-02'
+"""
+
+from __future__ import annotations
+
+import time
+
+from .answer import Answer, extractive_answer
+from .errors import InvalidQuestionError
+from .index import BuildReport, LoadedIndex, Progress, open_index
+from typing import Callable
+from .retrieval import SearchResult, search
+from .settings import Settings
+
+
+def validate_question(question: str, settings: Settings) -> str:
+    """The question stripped, or an InvalidQuestionError saying what is wrong."""
+    if not isinstance(question, str) or not question.strip():
+        raise InvalidQuestionError("La question est vide. Écrivez une question, par ex. « quand la France a-t-elle quitté le Mali ? ».")
+    question = " ".join(question.split())
+    if len(question) > settings.max_question_chars:
+        raise InvalidQuestionError(
+            f"La question fait {len(question)} caractères ; la limite est {settings.max_question_chars}. "
+            "Posez une question courte plutôt que de coller un texte."
+        )
+    return question
+
+
+def filter_notes(result: SearchResult) -> list[str]:
+    notes = []
+    if result.undated_excluded:
+        n = result.undated_excluded
+        notes.append(f"{n} article{'s' if n > 1 else ''} sans date {'ont été exclus' if n > 1 else 'a été exclu'} par le filtre de dates")
+    if result.date_hint is not None:
+        notes.append(f"date lue dans la question : « {result.date_hint.expression} » (articles correspondants favorisés, aucun écarté)")
+    return notes
+
+
+def search_passages(question: str, settings: Settings | None = None, *, progress: Progress | None = None,
+                    on_build: Callable[[BuildReport], None] | None = None,
+                    index: LoadedIndex | None = None) -> SearchResult:
+    """The top passages for ``question`` (building the index first if it is missing)."""
+    settings = settings or Settings()
+    question = validate_question(question, settings)
+    index = index or open_index(settings, progress=progress, on_build=on_build)
+    return search(index, question, settings.retrieval)
+
+
+def ask(question: str, settings: Settings | None = None, *, progress: Progress | None = None,
+        on_build: Callable[[BuildReport], None] | None = None, index: LoadedIndex | None = None) -> Answer:
+    """Answer ``question`` from the corpus with verified, dated quotes (or the refusal)."""
+    started = time.perf_counter()
+    settings = settings or Settings()
+    question = validate_question(question, settings)
+    t = time.perf_counter()
+    index = index or open_index(settings, progress=progress, on_build=on_build)
+    open_ms = (time.perf_counter() - t) * 1000
+    result = search(index, question, settings.retrieval)
+    t = time.perf_counter()
+    if settings.llm:
+        from .llm import llm_answer
+
+        answer = llm_answer(question, result, index, settings, notes=filter_notes(result))
+    else:
+        answer = extractive_answer(question, result, index, notes=filter_notes(result))
+    answer.timings_ms = {"open_index": open_ms, **result.timings_ms,
+                         "answer": (time.perf_counter() - t) * 1000,
+                         "total": (time.perf_counter() - started) * 1000}
+    return answer

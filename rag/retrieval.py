@@ -1,0 +1,293 @@
+"""Stage 5: find the passages that answer a question.
+
+Dense search (FAISS) and French BM25 are fused by reciprocal rank fusion; either
+leg can be switched off. Date filters (``since``/``until``) keep the articles
+whose date can fall in the range, at the precision each article has, and count
+the undated ones they leave out. A date written in the question ("en 2022")
+favours matching articles without dropping any. Overlapping chunks of one article
+are merged into one passage. Whether anything relevant was found at all is
+decided by a relevance threshold calibrated per embedding model.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+from .chunking import Chunk
+from .dates import PartialDate, QuestionDateHint, overlaps, parse_filter_bounds, question_date_hint
+from .embeddings import load_embedder
+from .index import LoadedIndex
+from .settings import RetrievalSettings
+
+CALIBRATION_FILE = Path(__file__).with_name("calibration.json")
+_DATE_HINT_BONUS = 0.5  # in units of a first-rank RRF contribution
+
+
+@dataclass(frozen=True)
+class Hit:
+    """A retrieved passage (one chunk, or several overlapping chunks merged)."""
+
+    chunk: Chunk
+    score: float  # the fused score that orders hits
+    dense_score: float | None  # cosine similarity, None when the dense leg is off
+    lexical_score: float | None  # BM25, None when the lexical leg is off
+    rank: int
+    merged_ids: tuple[str, ...] = ()
+
+    @property
+    def article_id(self) -> str:
+        return self.chunk.article_id
+
+    def to_dict(self) -> dict:
+        return {
+            "id": self.chunk.id, "source": self.chunk.article_id, "title": self.chunk.title,
+            "date": self.chunk.date, "text": self.chunk.text, "start": self.chunk.start, "end": self.chunk.end,
+            "score": round(self.score, 6),
+            "dense_score": None if self.dense_score is None else round(self.dense_score, 6),
+            "lexical_score": None if self.lexical_score is None else round(self.lexical_score, 6),
+            "rank": self.rank, "merged_ids": list(self.merged_ids),
+        }
+
+
+@dataclass
+class SearchResult:
+    hits: list[Hit]
+    relevant: bool  # False: nothing passed the relevance threshold
+    best_relevance: float  # the evidence the threshold was compared with
+    threshold: float
+    undated_excluded: int = 0  # articles left out by an explicit date filter for lack of a date
+    filtered_out: int = 0  # dated articles outside the explicit range
+    date_hint: QuestionDateHint | None = None
+    timings_ms: dict[str, float] = field(default_factory=dict)
+
+
+@lru_cache(maxsize=1)
+def _calibration() -> dict:
+    if CALIBRATION_FILE.exists():
+        return json.loads(CALIBRATION_FILE.read_text(encoding="utf-8"))
+    return {}
+
+
+def relevance_threshold(model_id: str, mode: str, override: float | None = None) -> float:
+    """The calibrated threshold for this model and mode (see `rag eval --calibrate`)."""
+    if override is not None:
+        return override
+    entry = _calibration().get(model_id, {})
+    return float(entry.get(mode, entry.get("default", 0.0)))
+
+
+def relevance_evidence(dense: float | None, lexical_norm: float | None, mode: str) -> float:
+    """One number per question: how strongly the best passage matches.
+
+    Dense cosine alone for dense mode, the normalised BM25 share for bm25 mode,
+    and their mean in hybrid mode.
+    """
+    if mode == "dense":
+        return dense or 0.0
+    if mode == "bm25":
+        return lexical_norm or 0.0
+    return 0.5 * ((dense or 0.0) + (lexical_norm or 0.0))
+
+
+def _allowed_rows(index: LoadedIndex, settings: RetrievalSettings) -> tuple[np.ndarray | None, int, int]:
+    """Row mask for the explicit date filter, and how many articles it left out."""
+    since, until = parse_filter_bounds(settings.since, settings.until)
+    if not since and not until:
+        return None, 0, 0
+    keep_articles, undated, outside = set(), 0, 0
+    for article in index.articles.values():
+        if article.date is None:
+            undated += 1
+        elif overlaps(PartialDate.parse(article.date), since, until):
+            keep_articles.add(article.id)
+        else:
+            outside += 1
+    mask = np.fromiter((c.article_id in keep_articles for c in index.chunks), dtype=bool, count=len(index.chunks))
+    return mask, undated, outside
+
+
+def _dense_ranking(index: LoadedIndex, query_vector: np.ndarray, k: int, mask: np.ndarray | None):
+    import faiss
+
+    if index.faiss_index.ntotal == 0:
+        return [], {}
+    k = min(k, index.faiss_index.ntotal if mask is None else int(mask.sum()))
+    if k <= 0:
+        return [], {}
+    params = None
+    if mask is not None:
+        params = faiss.SearchParameters(sel=faiss.IDSelectorBatch(np.flatnonzero(mask).astype(np.int64)))
+    scores, ids = index.faiss_index.search(query_vector.reshape(1, -1).astype(np.float32), k, params=params)
+    ranking = [int(i) for i in ids[0] if i >= 0]
+    return ranking, {int(i): float(s) for i, s in zip(ids[0], scores[0]) if i >= 0}
+
+
+def _lexical_ranking(index: LoadedIndex, question: str, k: int, mask: np.ndarray | None):
+    scores = lexical_index(index).scores(question)
+    if mask is not None:
+        scores = np.where(mask, scores, 0.0)
+    positive = np.flatnonzero(scores > 0)
+    order = positive[np.argsort(-scores[positive], kind="stable")][:k]
+    return [int(i) for i in order], scores
+
+
+def lexical_index(index: LoadedIndex):
+    from .lexical import LexicalIndex
+
+    with index._lock:
+        if index.lexical is None:
+            index.lexical = LexicalIndex.load(index.path / "bm25")
+        return index.lexical
+
+
+def _hint_matches(index: LoadedIndex, hint: QuestionDateHint | None) -> set[str]:
+    if hint is None:
+        return set()
+    return {a.id for a in index.articles.values()
+            if a.date and overlaps(PartialDate.parse(a.date), hint.since, hint.until)}
+
+
+def _merge_overlapping(index: LoadedIndex, ranked: list[tuple[int, float]]) -> list[tuple[Chunk, float, list[int]]]:
+    """Fold chunks of one article whose spans overlap or touch into the best-ranked one."""
+    merged: list[tuple[Chunk, float, list[int]]] = []
+    for row, score in ranked:
+        chunk = index.chunks[row]
+        for i, (kept, kept_score, rows) in enumerate(merged):
+            if kept.article_id == chunk.article_id and chunk.start <= kept.end and kept.start <= chunk.end:
+                start, end = min(kept.start, chunk.start), max(kept.end, chunk.end)
+                text = index.articles[kept.article_id].text[start:end]
+                from .chunking import count_tokens
+
+                merged[i] = (Chunk(kept.id, kept.article_id, kept.title, kept.date, text, start, end,
+                                   count_tokens(text)), kept_score, rows + [row])
+                break
+        else:
+            merged.append((chunk, score, [row]))
+    return merged
+
+
+def _mmr(index: LoadedIndex, query_vector: np.ndarray, candidates: list[tuple[int, float]], k: int,
+         lam: float) -> list[tuple[int, float]]:
+    """Maximal marginal relevance over the fused candidates (vectors from the index)."""
+    chosen: list[tuple[int, float]] = []
+    pool = list(candidates)
+    while pool and len(chosen) < k:
+        def gain(item):
+            row = item[0]
+            sim_q = float(index.vectors[row] @ query_vector)
+            sim_sel = max((float(index.vectors[row] @ index.vectors[c[0]]) for c in chosen), default=0.0)
+            return lam * sim_q - (1 - lam) * sim_sel
+        best = max(pool, key=gain)
+        chosen.append(best)
+        pool.remove(best)
+    return chosen
+
+
+def _rerank(question: str, index: LoadedIndex, candidates: list[tuple[int, float]], model_name: str):
+    from .reranking import load_cross_encoder
+
+    model = load_cross_encoder(model_name)
+    scores = model.predict([(question, index.chunks[row].text) for row, _ in candidates])
+    return sorted(((row, float(s)) for (row, _), s in zip(candidates, scores)), key=lambda x: -x[1])
+
+
+def search(index: LoadedIndex, question: str, settings: RetrievalSettings) -> SearchResult:
+    """Rank the passages of ``index`` for ``question``.
+
+    >>> result = search(open_index(Settings()), "quand la France a-t-elle quitté le Mali ?",
+    ...                  RetrievalSettings())   # doctest: +SKIP
+    """
+    timings: dict[str, float] = {}
+    t0 = time.perf_counter()
+    mask, undated_excluded, outside = _allowed_rows(index, settings)
+    use_dense = settings.mode in ("hybrid", "dense") and settings.dense_weight > 0
+    use_lexical = settings.mode in ("hybrid", "bm25") and settings.lexical_weight > 0
+    if not (use_dense or use_lexical):
+        use_dense = True  # both weights at zero: fall back to plain dense ranking
+
+    query_vector = None
+    dense_rank: list[int] = []
+    dense_scores: dict[int, float] = {}
+    if use_dense or settings.mmr_lambda is not None:
+        embedder = load_embedder(index.model_id)
+        t = time.perf_counter()
+        query_vector = embedder.embed_queries([question])[0]
+        timings["embed_query"] = (time.perf_counter() - t) * 1000
+    if use_dense:
+        t = time.perf_counter()
+        dense_rank, dense_scores = _dense_ranking(index, query_vector, settings.candidates, mask)
+        timings["dense"] = (time.perf_counter() - t) * 1000
+    lexical_rank: list[int] = []
+    lexical_scores = None
+    if use_lexical:
+        t = time.perf_counter()
+        lexical_rank, lexical_scores = _lexical_ranking(index, question, settings.candidates, mask)
+        timings["lexical"] = (time.perf_counter() - t) * 1000
+
+    hint = question_date_hint(question)
+    hinted = _hint_matches(index, hint)
+    fused: dict[int, float] = {}
+    for weight, ranking in ((settings.dense_weight, dense_rank), (settings.lexical_weight, lexical_rank)):
+        for rank, row in enumerate(ranking, start=1):
+            fused[row] = fused.get(row, 0.0) + weight / (settings.rrf_k + rank)
+    if hinted:
+        bonus = _DATE_HINT_BONUS / (settings.rrf_k + 1)
+        for row in fused:
+            if index.chunks[row].article_id in hinted:
+                fused[row] += bonus
+    ranked = sorted(fused.items(), key=lambda x: (-x[1], x[0]))
+    if settings.reranker:
+        ranked = _rerank(question, index, ranked[: max(settings.top_k * 4, 20)], settings.reranker)
+    if settings.mmr_lambda is not None and query_vector is not None:
+        ranked = _mmr(index, query_vector, ranked[: settings.candidates], settings.top_k * 2, settings.mmr_lambda)
+
+    max_lexical = float(lexical_scores.max()) if lexical_scores is not None and len(lexical_scores) else 0.0
+    hits = []
+    for chunk, score, rows in _merge_overlapping(index, ranked)[: settings.top_k]:
+        dense = max((dense_scores[r] for r in rows if r in dense_scores), default=None) if use_dense else None
+        if use_dense and dense is None and query_vector is not None:
+            dense = float(max(index.vectors[r] @ query_vector for r in rows))
+        lexical = float(max(lexical_scores[r] for r in rows)) if lexical_scores is not None else None
+        hits.append(Hit(chunk, score, dense, lexical, len(hits) + 1, tuple(index.chunks[r].id for r in rows)))
+
+    mode = settings.mode if (use_dense and use_lexical) or settings.mode != "hybrid" else ("dense" if use_dense else "bm25")
+    best_dense = max((h.dense_score for h in hits if h.dense_score is not None), default=None)
+    best_lexical = _lexical_share(max_lexical, question, index) if use_lexical else None
+    evidence = relevance_evidence(best_dense, best_lexical, mode)
+    threshold = relevance_threshold(index.model_id, mode, settings.min_relevance)
+    timings["search_total"] = (time.perf_counter() - t0) * 1000
+    return SearchResult(hits, bool(hits) and evidence >= threshold, evidence, threshold,
+                        undated_excluded, outside, hint, timings)
+
+
+def _lexical_share(best_bm25: float, question: str, index: LoadedIndex) -> float:
+    """BM25 of the best chunk relative to a perfect match of every query term, in [0, 1].
+
+    Raw BM25 grows with the number of query terms; dividing by the sum of the
+    terms' IDF upper bounds makes one threshold work for short and long questions.
+    """
+    from .lexical import analyze
+
+    model = lexical_index(index)._model
+    vocab = model.vocab_dict
+    terms = analyze(question)
+    if not terms:
+        return 0.0
+    n_docs = int(model.scores["num_docs"])
+    # Upper bound of a term's BM25 contribution: its IDF times (k1 + 1).
+    bound = 0.0
+    for t in terms:
+        df = _document_frequency(model, vocab[t]) if t in vocab else 0
+        bound += np.log(1 + (n_docs - df + 0.5) / (df + 0.5)) * (model.k1 + 1)
+    return float(min(1.0, best_bm25 / bound)) if bound > 0 else 0.0
+
+
+def _document_frequency(model, token_id: int) -> int:
+    indptr = model.scores["indptr"]
+    return int(indptr[token_id + 1] - indptr[token_id])
