@@ -100,7 +100,7 @@ _QUESTION_TYPES = [
     ("qui", r"^\s*(qui|who|whom)\b|\bpar qui\b|\bqui (a|est|sont|ont|dirige)\b|\bquel (ministre|président|chef|ambassadeur|dirigeant|pays)\b"),
     ("ou", r"\boù\b|\bwhere\b|\bdans quel(le)? (pays|ville|région|capitale)\b|\bquelle (ville|capitale|région)\b"),
     ("pourquoi", r"\bpourquoi\b|\bwhy\b|\bpour quelle(s)? raison|\bquelle(s)? (est|sont) (la|les) (raison|cause|motif)"),
-    ("oui_non", r"^\s*(est-ce que|est-ce qu'|la france a-t-elle|y a-t-il|is|are|did|does|do|has|have)\b|-t-(il|elle)\s+\S+.*\?$"),
+    ("oui_non", r"^\s*(est-ce que|est-ce qu'|y a-t-il|is|are|was|were|did|does|do|has|have|can)\b|\w-(t-)?(il|elle|ils|elles|on)\b"),
 ]
 
 

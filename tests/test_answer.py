@@ -1,0 +1,72 @@
+"""Answers: the lead states the fact, quotes are verbatim and dated, refusal is the shared sentence."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from rag.answer import classify_question, refusal_text, verify_quote
+from rag.cleaning import squash_whitespace
+from rag.pipeline import ask
+
+from .conftest import ARTICLE_2022, REPO, MALI_QUESTION, raw_article
+
+QUESTIONS = [json.loads(line) for line in (REPO / "eval" / "questions.jsonl").read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def test_mali_question_answers_february_2022_from_the_2022_article(settings, index):
+    answer = ask(MALI_QUESTION, settings, index=index)
+    assert not answer.abstained
+    assert "février 2022" in answer.lead
+    first = answer.citations[0]
+    assert (first.source, first.date) == (ARTICLE_2022, "2022-02")
+    assert "Barkhane et Takuba" in first.quote
+    assert f"{first.title}, {ARTICLE_2022}, 2022-02" in answer.answer
+
+
+def test_every_quote_of_every_eval_answer_is_verbatim_in_the_original_file(settings, index):
+    """Whitespace aside, each quote is a substring of the raw article file as shipped."""
+    raw = {}
+    checked = 0
+    for q in QUESTIONS:
+        answer = ask(q["question"], settings, index=index)
+        for c in answer.citations:
+            raw.setdefault(c.source, squash_whitespace(raw_article(c.source)))
+            assert squash_whitespace(c.quote) in raw[c.source], (q["id"], c.quote[:60])
+            assert c.date == index.articles[c.source].date
+            checked += 1
+    assert checked > len(QUESTIONS)
+
+
+def test_undated_sources_say_date_inconnue(settings, index):
+    answer = ask("Combien de personnes des soldats auraient-ils tuées dans deux villages au Mali ?", settings, index=index)
+    citation = next(c for c in answer.citations if c.source.startswith("000_"))
+    assert citation.date is None and citation.date_display == "date inconnue"
+    assert "000_52844237f3919914.txt, date inconnue" in answer.answer
+
+
+def test_verify_quote_rejects_what_is_not_in_the_article():
+    article = "La France est militairement présente\ndepuis 2013 au Mali."
+    assert verify_quote("présente depuis   2013 au Mali", article)
+    assert not verify_quote("présente depuis 2012 au Mali", article)
+    assert not verify_quote("   ", article)
+
+
+def test_refusal_sentence_comes_from_prompts():
+    assert refusal_text() == (REPO / "prompts" / "refusal.txt").read_text(encoding="utf-8").strip()
+
+
+@pytest.mark.parametrize("question, expected", [
+    ("quand la France a-t-elle quitté le Mali ?", "quand"),
+    ("Depuis quand la France est-elle présente militairement au Mali ?", "depuis_quand"),
+    ("Combien de personnes ont été tuées ?", "combien"),
+    ("Qui a appelé à une plateforme de coopération ?", "qui"),
+    ("Où la junte a-t-elle signé la charte ?", "ou"),
+    ("Pourquoi la France a-t-elle retiré ses troupes ?", "pourquoi"),
+    ("When did France withdraw its troops from Mali?", "quand"),
+    ("Quels pays forment l'Alliance des États du Sahel ?", "quoi"),
+    ("La France reconnaît-elle la junte du Niger ?", "oui_non"),
+])
+def test_question_types(question, expected):
+    assert classify_question(question) == expected
