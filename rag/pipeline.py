@@ -36,6 +36,8 @@ def filter_notes(result: SearchResult) -> list[str]:
     if result.undated_excluded:
         n = result.undated_excluded
         notes.append(f"{n} article{'s' if n > 1 else ''} sans date {'ont été exclus' if n > 1 else 'a été exclu'} par le filtre de dates")
+    if result.unknown_terms:
+        notes.append("absent(s) du corpus : " + ", ".join(result.unknown_terms))
     if result.date_hint is not None:
         notes.append(f"date lue dans la question : « {result.date_hint.expression} » (articles correspondants favorisés, aucun écarté)")
     return notes

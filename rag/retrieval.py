@@ -12,6 +12,7 @@ decided by a relevance threshold calibrated per embedding model.
 from __future__ import annotations
 
 import json
+import re
 import time
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -65,6 +66,7 @@ class SearchResult:
     filtered_out: int = 0  # dated articles outside the explicit range
     date_hint: QuestionDateHint | None = None
     timings_ms: dict[str, float] = field(default_factory=dict)
+    unknown_terms: list[str] = field(default_factory=list)  # names/numbers of the question absent from the corpus
 
 
 @lru_cache(maxsize=1)
@@ -74,25 +76,74 @@ def _calibration() -> dict:
     return {}
 
 
-def relevance_threshold(model_id: str, mode: str, override: float | None = None) -> float:
-    """The calibrated threshold for this model and mode (see `rag eval --calibrate`)."""
+def relevance_threshold(model_id: str, evidence_kind: str, override: float | None = None) -> float:
+    """The calibrated threshold for this model, on dense or BM25 evidence (see `rag eval --calibrate`)."""
     if override is not None:
         return override
     entry = _calibration().get(model_id, {})
-    return float(entry.get(mode, entry.get("default", 0.0)))
+    return float(entry.get(evidence_kind, 0.0))
 
 
-def relevance_evidence(dense: float | None, lexical_norm: float | None, mode: str) -> float:
+def relevance_evidence(dense: float | None, lexical_share: float | None) -> float:
     """One number per question: how strongly the best passage matches.
 
-    Dense cosine alone for dense mode, the normalised BM25 share for bm25 mode,
-    and their mean in hybrid mode.
+    The dense cosine when the dense leg ran (it separates answerable from
+    unanswerable questions best on the eval set), else the normalised BM25 share.
     """
-    if mode == "dense":
-        return dense or 0.0
-    if mode == "bm25":
-        return lexical_norm or 0.0
-    return 0.5 * ((dense or 0.0) + (lexical_norm or 0.0))
+    if dense is not None:
+        return dense
+    return lexical_share or 0.0
+
+
+# Acronyms (MINUSMA, JNIM) and numbers of two digits or more (years, counts). Capitalised
+# words are left out: "Maghreb" may well be asked about a text that says "Afrique du Nord".
+_ENTITY = re.compile(r"\b([A-ZÀ-Ý]{2,}[\w-]*)\b|\b(\d{2,})\b")
+_FRENCH_MARKERS = {"le", "la", "les", "des", "du", "de", "est", "a", "quel", "quelle", "quand", "qui", "combien",
+                   "pourquoi", "où", "en", "au", "aux", "ont", "sont", "une", "un", "il", "elle", "depuis"}
+_ENGLISH_MARKERS = {"the", "of", "did", "does", "is", "are", "was", "were", "who", "when", "what", "which", "how",
+                    "why", "where", "in", "to", "from", "its", "their"}
+
+
+def looks_french(question: str) -> bool:
+    words = re.findall(r"[\wÀ-ÿ']+", question.lower())
+    return sum(w in _FRENCH_MARKERS for w in words) >= sum(w in _ENGLISH_MARKERS for w in words)
+
+
+def corpus_vocabulary(index: LoadedIndex) -> frozenset[str]:
+    """Every word of the corpus, lower-cased with accents folded (cached on the index)."""
+    from .lexical import fold_accents
+
+    with index._lock:
+        vocab = getattr(index, "_surface_vocab", None)
+        if vocab is None:
+            words: set[str] = set()
+            for article in index.articles.values():
+                words.update(re.findall(r"\w+", fold_accents(article.text.lower())))
+            vocab = frozenset(words)
+            index._surface_vocab = vocab
+        return vocab
+
+
+def unknown_terms(question: str, index: LoadedIndex) -> list[str]:
+    """Acronyms and numbers of a French question that occur nowhere in the corpus.
+
+    A question about "la MINUSMA" or "1992" cannot be answered by a corpus that
+    never writes those words, however close the nearest passage looks. English
+    questions are left to the dense threshold: their words are not in a French
+    corpus anyway.
+    """
+    from .lexical import fold_accents
+
+    if not looks_french(question):
+        return []
+    vocab = corpus_vocabulary(index)
+    missing = []
+    for m in _ENTITY.finditer(question.strip()):
+        term = m.group(1) or m.group(2)
+        parts = re.findall(r"\w+", fold_accents(term.lower()))
+        if parts and not all(p in vocab for p in parts):
+            missing.append(term)
+    return missing
 
 
 def _allowed_rows(index: LoadedIndex, settings: RetrievalSettings) -> tuple[np.ndarray | None, int, int]:
@@ -256,14 +307,15 @@ def search(index: LoadedIndex, question: str, settings: RetrievalSettings) -> Se
         lexical = float(max(lexical_scores[r] for r in rows)) if lexical_scores is not None else None
         hits.append(Hit(chunk, score, dense, lexical, len(hits) + 1, tuple(index.chunks[r].id for r in rows)))
 
-    mode = settings.mode if (use_dense and use_lexical) or settings.mode != "hybrid" else ("dense" if use_dense else "bm25")
     best_dense = max((h.dense_score for h in hits if h.dense_score is not None), default=None)
-    best_lexical = _lexical_share(max_lexical, question, index) if use_lexical else None
-    evidence = relevance_evidence(best_dense, best_lexical, mode)
-    threshold = relevance_threshold(index.model_id, mode, settings.min_relevance)
+    best_lexical = _lexical_share(max_lexical, question, index) if best_dense is None else None
+    evidence = relevance_evidence(best_dense, best_lexical)
+    threshold = relevance_threshold(index.model_id, "dense" if best_dense is not None else "bm25",
+                                    settings.min_relevance)
+    missing = unknown_terms(question, index)
     timings["search_total"] = (time.perf_counter() - t0) * 1000
-    return SearchResult(hits, bool(hits) and evidence >= threshold, evidence, threshold,
-                        undated_excluded, outside, hint, timings)
+    return SearchResult(hits, bool(hits) and not missing and evidence >= threshold, evidence, threshold,
+                        undated_excluded, outside, hint, timings, missing)
 
 
 def _lexical_share(best_bm25: float, question: str, index: LoadedIndex) -> float:

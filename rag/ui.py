@@ -107,7 +107,11 @@ def _citation_line(n: int, c: Citation) -> str:
 
 def answer_markdown_parts(answer: Answer) -> list[str]:
     """The chat reply in the order it is streamed: lead, each quote, then the notes."""
-    parts = [f"**{md_escape(answer.lead)}**"]
+    head, sep, rest = answer.lead.partition(" : ")
+    if answer.lead_fact and sep:  # "Fact : sentence (source)": the fact stands out
+        parts = [f"**{md_escape(head)}** : {md_escape(rest)}"]
+    else:
+        parts = [md_escape(answer.lead)]
     parts += [_citation_line(n, c) for n, c in enumerate(answer.citations, start=1)]
     if answer.flagged:
         parts.append("_Retiré à la vérification : " + md_escape("; ".join(answer.flagged)) + "_")
@@ -203,8 +207,8 @@ def sources_html(answer: Answer) -> str:
     return "".join(blocks)
 
 
-def error_sources_html(exc: Exception) -> str:
-    return f'<div class="sources"><p class="note">Pas de sources : {html_escape(str(exc))}</p></div>'
+def error_sources_html(error: Exception | str) -> str:
+    return f'<div class="sources"><p class="note">Pas de sources : {html_escape(str(error))}</p></div>'
 
 
 # --- settings of one question ----------------------------------------------
@@ -330,14 +334,16 @@ def build_demo(settings: Settings) -> gr.Blocks:
             for event in ask_streaming(message, question_settings):
                 if event[0] == "progress":
                     _, done, total = event
-                    yield "", reply(f"_Construction de l'index pour ce modèle : {done}/{total} passages encodés…_"), gr.skip()
+                    status = f"_Construction de l'index pour ce modèle : {done}/{total} passages encodés…_"
+                    yield "", reply(status), gr.skip()
                 else:
                     answer = event[1]
         except RagError as exc:
             yield "", reply(error_markdown(exc)), error_sources_html(exc)
             return
         except Exception as exc:  # a bug must not take the page down
-            yield "", reply(f"⚠️ {md_escape(unexpected_message(exc))}"), gr.skip()
+            message = unexpected_message(exc)
+            yield "", reply(f"⚠️ {md_escape(message)}"), error_sources_html(message)
             return
         parts = answer_markdown_parts(answer)
         for i in range(1, len(parts)):
@@ -374,8 +380,11 @@ def build_demo(settings: Settings) -> gr.Blocks:
                     "ses passages mot pour mot, avec le titre et la date de l'article.")
         with gr.Row(equal_height=False):
             with gr.Column(scale=3):
-                chatbot = gr.Chatbot(label="Conversation", height=460, latex_delimiters=[], elem_id="chat",
-                                     feedback_options=None, placeholder="Posez une question sur les articles.")
+                # Grows with the answer up to max_height, so a whole answer shows without scrolling.
+                chatbot = gr.Chatbot(label="Conversation", height=None, min_height=420, max_height=760,
+                                     latex_delimiters=[], elem_id="chat", feedback_options=None,
+                                     buttons=["copy", "copy_all"],
+                                     placeholder="Posez une question sur les articles.")
                 with gr.Row():
                     question = gr.Textbox(show_label=False, placeholder="Votre question…", scale=5,
                                           lines=1, max_lines=4, elem_id="question", autofocus=True)
@@ -398,7 +407,7 @@ def build_demo(settings: Settings) -> gr.Blocks:
                     llm = gr.Textbox(base.llm or "", label="Modèle de langage (vide : réponse extractive)",
                                      placeholder="ollama:mistral ou openai:http://127.0.0.1:8080/v1#modele",
                                      visible=show_llm, elem_id="llm")
-                gr.ClearButton([question, chatbot], value="Effacer la conversation")
+                gr.ClearButton([question, chatbot], value="Effacer la conversation", size="sm", variant="secondary")
             with gr.Column(scale=2):
                 sources = gr.HTML(EMPTY_SOURCES, css_template=_SOURCES_CSS, js_on_load=None, elem_id="sources")
 

@@ -42,9 +42,9 @@ class Server:
         return (self.log_dir / "stdout.txt").read_text() + (self.log_dir / "stderr.txt").read_text()
 
 
-def start_server(tmp: Path, *extra: str) -> Server:
-    """`python app.py` on a free port with a fresh index folder; returns once the page answers."""
-    index_dir, port = tmp / "index", free_port()
+def start_server(tmp: Path, index_dir: Path | None = None) -> Server:
+    """`python app.py` on a free port (a fresh index folder by default); returns once the page answers."""
+    index_dir, port = index_dir or tmp / "index", free_port()
     env = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False", "RAG_INDEX_DIR": str(index_dir),
            "PYTHONUNBUFFERED": "1"}
     for name in ("GRADIO_SERVER_NAME", "GRADIO_SHARE", "RAG_EMBEDDING_MODEL"):
@@ -53,7 +53,7 @@ def start_server(tmp: Path, *extra: str) -> Server:
     with open(tmp / "stdout.txt", "w") as out, open(tmp / "stderr.txt", "w") as err:
         process = subprocess.Popen(
             [sys.executable, str(ROOT / "app.py"), "--port", str(port), "--corpus", str(CORPUS),
-             "--index-dir", str(index_dir), *extra],
+             "--index-dir", str(index_dir)],
             cwd=tmp, env=env, stdout=out, stderr=err)
     server = Server(f"http://127.0.0.1:{port}", process, index_dir, tmp, 0.0)
     deadline = time.monotonic() + STARTUP_TIMEOUT_S
@@ -117,9 +117,10 @@ def test_startup_builds_the_index_in_the_temporary_folder_with_progress(server):
 # --- one question ------------------------------------------------------------------
 
 def test_the_mali_question_is_answered_with_the_2022_quote(server):
+    c = client(server)
     started = time.perf_counter()
-    text, details = ask(client(server), MALI)
-    print(f"\nanswer latency through gradio_client (new client included): {time.perf_counter() - started:.2f} s")
+    text, details = ask(c, MALI)
+    print(f"\nanswer latency through gradio_client: {time.perf_counter() - started:.2f} s")
     assert "2022" in text
     assert details["question"] == MALI and not details["abstained"]
     quotes = [c for c in details["citations"] if c["source"] == MALI_SOURCE]
@@ -216,17 +217,19 @@ def test_twenty_concurrent_users_each_get_their_own_answer(server):
     for request, (text, details) in zip(requests, expected):
         _check_reply(request, text, details)
 
-    barrier = threading.Barrier(len(requests))
+    barrier = threading.Barrier(len(requests) + 1, timeout=60)
 
     def one_user(request: dict):
         c = client(server)  # its own client, its own session
         barrier.wait()
         return ask(c, **request)
 
-    started = time.perf_counter()
     with ThreadPoolExecutor(len(requests)) as pool:
-        replies = list(pool.map(one_user, requests))
-    print(f"\n{len(requests)} concurrent clients: {time.perf_counter() - started:.2f} s wall time")
+        futures = [pool.submit(one_user, r) for r in requests]
+        barrier.wait()  # every client connected: the questions leave together
+        started = time.perf_counter()
+        replies = [f.result() for f in futures]
+    print(f"\n{len(requests)} concurrent questions: {time.perf_counter() - started:.2f} s wall time")
     for request, (text, details), (expected_text, expected_details) in zip(requests, replies, expected):
         _check_reply(request, text, details)
         assert text == expected_text
@@ -236,7 +239,8 @@ def test_twenty_concurrent_users_each_get_their_own_answer(server):
 def test_concurrent_chats_keep_their_own_history(server):
     def one_chat(i: int):
         question = QUESTIONS[i % len(QUESTIONS)]
-        history = [{"role": "user", "content": f"conversation {i}"}, {"role": "assistant", "content": f"réponse {i}"}]
+        history = [{"role": role, "content": [{"type": "text", "text": f"{role} {i}"}]}
+                   for role in ("user", "assistant")]
         c = client(server)
         _, new_history, _ = c.predict(question, history, "e5", 1 + i % 4, "hybrid", "", "", "", api_name="/chat")
         return i, question, new_history
@@ -245,7 +249,49 @@ def test_concurrent_chats_keep_their_own_history(server):
         results = list(pool.map(one_chat, range(8)))
     for i, question, history in results:
         texts = [m["content"][0]["text"] for m in history]
-        assert texts[:2] == [f"conversation {i}", f"réponse {i}"]
+        assert texts[:2] == [f"user {i}", f"assistant {i}"]
         assert texts[2] == question
         assert len(history) == 4 and history[3]["role"] == "assistant"
         assert "Erreur" not in texts[3]
+
+
+# --- pieces of the page, without a server ---------------------------------------------
+
+def _hostile_answer():
+    from rag.answer import Answer, Citation
+
+    passage = "Avant. <script>alert(1)</script> a dit ${x} {{y}} *gras* [lien](javascript:x). Après."
+    quote = "<script>alert(1)</script> a dit ${x} {{y}} *gras* [lien](javascript:x)."
+    start = passage.index(quote)
+    citation = Citation("evil_<b>.txt", "Titre <img src=x onerror=alert(1)>", None, quote, 0.5,
+                        100 + start, 100 + start + len(quote), passage, 100)
+    return Answer("q ?", "texte", "D'après les articles : <i>x</i>", False, [citation], "e5"), quote
+
+
+def test_corpus_text_is_escaped_in_the_chat_and_the_sources_panel():
+    from rag.ui import answer_markdown_parts, sources_html
+
+    answer, quote = _hostile_answer()
+    panel = sources_html(answer)
+    assert "<script" not in panel and "<img" not in panel and "<b>" not in panel and "${" not in panel
+    assert "{{" not in panel
+    assert panel.count("<mark") == 1 and "&lt;script&gt;" in panel.split("<mark")[1]
+    assert "date inconnue" in panel
+    chat = "\n".join(answer_markdown_parts(answer))
+    assert "<script" not in chat and "<img" not in chat and "<i>" not in chat
+    assert "\\*gras\\*" in chat and "\\[lien\\]" in chat and "date inconnue" in chat
+
+
+def test_the_defaults_serve_this_machine_only_without_a_public_link():
+    import importlib.util
+    import inspect
+
+    from rag.ui import serve
+
+    spec = importlib.util.spec_from_file_location("app", ROOT / "app.py")
+    app = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(app)
+    args = app.parse_args([])
+    assert (args.host, args.port, args.share) == ("127.0.0.1", 7860, False)
+    defaults = {name: p.default for name, p in inspect.signature(serve).parameters.items()}
+    assert (defaults["host"], defaults["port"], defaults["share"]) == ("127.0.0.1", 7860, False)
