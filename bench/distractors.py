@@ -12,7 +12,7 @@ distractors.
 This script installs nothing: without the Debian packages it says which to
 install and exits with status 1.
 
-    python -m bench.distractors            # 3000 distractor articles (about 25 min)
+    python -m bench.distractors            # 2000 distractor articles (about 30 min)
     python -m bench.distractors --quick    # 300
 """
 
@@ -30,6 +30,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from bench.common import (CORPUS_DIR, QUESTION, QUESTIONS_FILE, REPO, interleaved, load_questions, stage,
@@ -62,15 +63,17 @@ def man_to_text(path: str) -> tuple[str, str]:
     env = {**os.environ, "MANWIDTH": "2000", "MAN_KEEP_FORMATTING": "", "LANG": "C.UTF-8"}
     proc = subprocess.run(["man", "-l", "-E", "UTF-8", "--nh", "--nj", path], capture_output=True, env=env)
     text = subprocess.run(["col", "-bx"], input=proc.stdout, capture_output=True).stdout.decode("utf-8", "replace")
-    lines = [line.strip() for line in text.splitlines()]
-    lines = [line for line in lines if line and not re.match(r"^\S+\(\d\w*\)\s{3,}.*\S+\(\d\w*\)$", line)]
+    # Drop the running header and footer ("TEST(1)   Commandes …   TEST(1)").
+    lines = [line.strip() for line in text.splitlines()
+             if not re.match(r"^\S+\(\d\w*\)\s{3,}.*\S+\(\d\w*\)$", line.strip())]
     name = Path(path).name.removesuffix(".gz")
     title = f"Page de manuel {name}"
-    for i, line in enumerate(lines[:-1]):
+    filled = [line for line in lines if line]
+    for i, line in enumerate(filled[:-1]):
         if line in ("NOM", "NAME"):
-            title = lines[i + 1]
+            title = filled[i + 1]
             break
-    return title, "\n".join(lines)
+    return title, re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
 
 
 def html_to_text(path: str) -> tuple[str, str]:
@@ -85,14 +88,21 @@ def html_to_text(path: str) -> tuple[str, str]:
 
 def split_article(title: str, text: str, limit: int = DISTRACTOR_CHARS) -> list[str]:
     """Pieces of at most ``limit`` characters cut between paragraphs, each led by the title."""
+    paragraphs = []
+    for para in (p.strip() for p in re.split(r"\n\s*\n", text)):
+        while len(para) > limit:  # an overlong paragraph is cut after a sentence
+            cut = para.rfind(". ", 0, limit)
+            cut = cut + 1 if cut > limit // 2 else limit
+            paragraphs.append(para[:cut].strip())
+            para = para[cut:].strip()
+        if para:
+            paragraphs.append(para)
     pieces, current = [], ""
-    for para in (p.strip() for p in re.split(r"\n\s*\n|\n(?=[A-ZÉÈÀ][A-ZÉÈÀ ]{2,}\n)", text)):
-        if not para:
-            continue
-        if current and len(current) + len(para) > limit:
+    for para in paragraphs:
+        if current and len(current) + len(para) + 2 > limit:
             pieces.append(current)
             current = ""
-        current = f"{current}\n\n{para}" if current else para[:limit * 2]
+        current = f"{current}\n\n{para}" if current else para
     if current:
         pieces.append(current)
     return [f"{title}\n\n{p}" for p in pieces if len(p) >= MIN_CHARS]
@@ -109,8 +119,10 @@ def make_corpus(folder: Path, n_articles: int, seed: int = 0) -> dict:
     for pkg, pattern in SOURCES.items():
         files = sorted(glob.glob(pattern, recursive=True))
         count = 0
-        for path in files:
-            title, text = man_to_text(path) if path.endswith(".gz") else html_to_text(path)
+        convert = man_to_text if pattern.endswith(".gz") else html_to_text
+        with ThreadPoolExecutor(4) as pool:  # man and col are subprocesses: overlap them
+            converted = list(pool.map(convert, files))
+        for title, text in converted:
             for piece in split_article(title, text):
                 pieces.append((pkg, piece))
                 count += 1
@@ -202,7 +214,7 @@ def run_eval(settings) -> dict:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="300 distractors, fewer rounds")
-    parser.add_argument("--articles", type=int, help="number of distractor articles (default 3000)")
+    parser.add_argument("--articles", type=int, help="number of distractor articles (default 2000)")
     parser.add_argument("--keep", type=Path, help="keep the corpus and index in this folder instead of a temporary one")
     args = parser.parse_args(argv)
     missing = missing_packages()
@@ -211,7 +223,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"Installez-les : apt-get update && apt-get install -y {' '.join(missing)}", file=sys.stderr)
         return 1
     started = time.perf_counter()
-    n_articles = args.articles or (300 if args.quick else 3000)
+    n_articles = args.articles or (300 if args.quick else 2000)
     rounds, cold_runs, edits = (20, 3, 2) if args.quick else (100, 7, 4)
     tmp = args.keep or Path(tempfile.mkdtemp(prefix="rag-bench-distractors-"))
     from rag.embeddings import load_embedder

@@ -8,6 +8,7 @@ index types interleaved query by query.
 
     python -m bench.vector_scale            # 10k, 100k, 1M (about 30 min, 6 GB)
     python -m bench.vector_scale --quick    # 10k, 50k, fewer queries (about 1 min)
+    python -m bench.vector_scale --flat-curve   # exact search only, 10k to 200k (about 2 min)
 """
 
 from __future__ import annotations
@@ -219,20 +220,58 @@ def run_size(n: int, n_queries: int, latency_queries: int, train_sample: int, ki
     return result
 
 
+def flat_curve(sizes: list[int], latency_queries: int) -> list[dict]:
+    """Exact search p50 at more sizes, to place the exact/approximate threshold.
+
+    The sizes are interleaved query by query (one index of each size in memory),
+    with 1 thread and with the default threads.
+    """
+    import faiss
+
+    default_threads = faiss.omp_get_max_threads()
+    x, q = dataset(max(sizes), 200)
+    indexes = {}
+    for n in sizes:
+        index = faiss.IndexFlatIP(DIM)
+        index.add(x[:n])
+        indexes[n] = index
+    rows = {n: {"n": n} for n in sizes}
+    for threads, label in ((1, "p50_ms_1thread"), (default_threads, "p50_ms_default_threads")):
+        faiss.omp_set_num_threads(threads)
+        sides = {n: (lambda i, index=index: index.search(q[i % len(q):i % len(q) + 1], K))
+                 for n, index in indexes.items()}
+        times = interleaved(sides, latency_queries, warmup=5)
+        for n in sizes:
+            rows[n][label] = summary_ms(times[n])["p50_ms"]
+    faiss.omp_set_num_threads(default_threads)
+    for row in rows.values():
+        print(f"  flat {row['n']:>9,}: p50 {row['p50_ms_1thread']:.3f} ms 1 thread, "
+              f"{row['p50_ms_default_threads']:.3f} ms {default_threads} threads")
+    return list(rows.values())
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="10k and 50k vectors, fewer queries")
     parser.add_argument("--sizes", type=int, nargs="+", help="corpus sizes (default 10000 100000 1000000)")
     parser.add_argument("--kinds", nargs="+", default=["flat", "hnsw", "ivfpq", "ivfpq_refine"])
+    parser.add_argument("--flat-curve", action="store_true",
+                        help="only exact search p50 at 10k-200k vectors (writes results/flat_curve.json)")
     args = parser.parse_args(argv)
     started = time.perf_counter()
+    command = ["python", "-m", "bench.vector_scale"] + (argv if argv is not None else sys.argv[1:])
+    if args.flat_curve:
+        sizes = args.sizes or ([10_000, 25_000, 50_000] if args.quick else
+                               [10_000, 25_000, 50_000, 75_000, 100_000, 150_000, 200_000])
+        write_result("flat_curve", command, {"quick": args.quick, "curve": flat_curve(sizes, 100 if args.quick else 300)},
+                     started)
+        return 0
     sizes = args.sizes or ([10_000, 50_000] if args.quick else [10_000, 100_000, 1_000_000])
     n_queries = 200 if args.quick else 1000
     latency_queries = 100 if args.quick else 300
     train_sample = 20_000 if args.quick else 160_000  # ~39 points per list at 1M (4096 lists)
     runs = [run_size(n, n_queries, latency_queries, train_sample, args.kinds) for n in sizes]
-    write_result("vector_scale", ["python", "-m", "bench.vector_scale"] + (argv if argv is not None else sys.argv[1:]),
-                 {"quick": args.quick, "target_recall_at_10": TARGET_RECALL, "k": K, "runs": runs}, started)
+    write_result("vector_scale", command, {"quick": args.quick, "target_recall_at_10": TARGET_RECALL, "k": K, "runs": runs}, started)
     return 0
 
 

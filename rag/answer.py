@@ -16,7 +16,7 @@ from pathlib import Path
 
 from .chunking import split_sentences
 from .cleaning import squash_whitespace
-from .dates import PartialDate, ResolvedDate, display_date, find_dates
+from .dates import MONTHS_FR, PartialDate, ResolvedDate, display_date, find_dates
 from .index import LoadedIndex
 from .lexical import analyze
 from .retrieval import Hit, SearchResult
@@ -96,7 +96,7 @@ class Answer:
 _QUESTION_TYPES = [
     ("depuis_quand", r"\bdepuis quand\b|\bsince when\b|\bdepuis combien de temps\b"),
     ("combien", r"\bcombien\b|\bhow (many|much|long)\b|\bquel (nombre|bilan)\b"),
-    ("quand", r"\bquand\b|\bwhen\b|\ben quelle année\b|\bà quelle date\b|\bquelle (date|année)\b|\bwhat year\b"),
+    ("quand", r"\bquand\b|\bwhen\b|\ben quelle année\b|\bà quelle date\b|\bquelle (date|année)\b|\bquel jour\b|\bà quel moment\b|\bwhat (year|day|date)\b"),
     ("qui", r"^\s*(qui|who|whom)\b|\bpar qui\b|\bqui (a|est|sont|ont|dirige)\b|\bquel (ministre|président|chef|ambassadeur|dirigeant|pays)\b"),
     ("ou", r"\boù\b|\bwhere\b|\bdans quel(le)? (pays|ville|région|capitale)\b|\bquelle (ville|capitale|région)\b"),
     ("pourquoi", r"\bpourquoi\b|\bwhy\b|\bpour quelle(s)? raison|\bquelle(s)? (est|sont) (la|les) (raison|cause|motif)"),
@@ -121,23 +121,54 @@ def classify_question(question: str) -> str:
 
 # --- spotting the fact a sentence holds ------------------------------------
 
-_NUMBER_WORDS = r"(?:un|une|deux|trois|quatre|cinq|six|sept|huit|neuf|dix|onze|douze|quinze|vingt|trente|quarante|cinquante|cent|centaine|dizaine|milliers?|millions?|plusieurs)"
-_NUMBER = re.compile(rf"(?:\b(?:plus de|moins de|au moins|près de|environ)\s+)?(?:\b\d[\d\s.,]*\d\b|\b\d\b|\b{_NUMBER_WORDS}\b)(?:\s+(?:de\s+)?[\wéèêàç'’-]+){{1,2}}", re.I)
+_NUMBER_WORDS = r"(?:deux|trois|quatre|cinq|six|sept|huit|neuf|dix|onze|douze|quinze|vingt|trente|quarante|cinquante|cent|centaine|dizaine|milliers?|millions?|plusieurs)"
+_NUMBER = re.compile(rf"(?:\b(?:plus de|moins de|au moins|près de|environ|une|des)\s+)?(?:\b\d[\d\s.,]*\d\b|\b\d\b|\b{_NUMBER_WORDS}\b)(?:\s+(?:de\s+)?[\wéèêàç'’-]+){{1,2}}", re.I)
 _NAME = re.compile(r"(?<![.!?]\s)(?<!^)\b([A-ZÀ-Ý][\wéèëïç'’-]+(?:\s+(?:de\s+|du\s+|d['’]|le\s+|la\s+|al-)?[A-ZÀ-Ý][\wéèëïç'’-]+)+|[A-Z]{2,}(?:\s+[A-Z]{2,})?)")
 _PLACE = re.compile(r"\b(?:à|au|aux|en|dans|vers|sur)\s+(?:le\s+|la\s+|les\s+|l['’])?([A-ZÀ-Ý][\wéèëïç'’-]+(?:[\s-]+(?:de\s+|du\s+|d['’])?[A-ZÀ-Ý][\wéèëïç'’-]+)*)")
-_CAUSE = re.compile(r"\b(?:à cause d(?:e|u|es)|du fait d(?:e|u|es)|en raison d(?:e|u|es)|parce qu(?:e|')|car|afin de|pour (?:lutter|contenir|mieux|restaurer|créer)|face à|liées? à|suite à|après)\b[^.;]*", re.I)
+_CAUSE = re.compile(r"\b(?:à cause d(?:e|u|es)|du fait d(?:e|u|es)|en raison d(?:e|u|es)|parce qu(?:e|')|car|afin de|pour (?:lutter|contenir|mieux|restaurer|créer)|face à|liées? à|suite à|autour de|à la suite d(?:e|u|es)|conduit à|because|due to)\b[^.;]*", re.I)
+_CAUSE_WORDS = re.compile(r"\b(raisons?|causes?|divergences?|désaccords?|tensions?|dégradation|rupture|détérioré|motifs?)\b", re.I)
+_DURATION = re.compile(rf"\b(?:\d+|{_NUMBER_WORDS})\s+(?:ans|années|mois|semaines|jours|years|months)\b", re.I)
 _VAGUE_DATES = {"weekday", "this_weekday"}
 
 
-def _number_fact(sentence: str, question_terms: set[str]) -> str | None:
+_MONTH_NAMES = "|".join(MONTHS_FR + ["fevrier", "aout", "decembre"])
+_FUNCTION_WORDS = {"la", "le", "les", "de", "du", "des", "et", "à", "au", "aux", "dans", "en", "sur", "pour", "par",
+                   "avec", "ont", "a", "qui", "que", "ce", "cette", "ces", "son", "sa", "ses", "leur", "leurs"}
+
+
+def _trim_function_words(phrase: str) -> str:
+    """'43 personnes dans' -> '43 personnes': the phrase stops at the first function word after the number."""
+    words = phrase.split()
+    number_at = next((i for i, w in enumerate(words) if re.fullmatch(rf"[\d.,]+|{_NUMBER_WORDS}", w, re.I)), 0)
+    for i in range(number_at + 1, len(words)):
+        collective = i == number_at + 1 and re.fullmatch(r"centaines?|dizaines?|milliers|millions?", words[number_at], re.I)
+        if words[i].lower() in _FUNCTION_WORDS and not collective:
+            return " ".join(words[:i])
+    return phrase
+
+
+def _number_fact(sentence: str, question_terms: set[str], question: str = "") -> str | None:
+    if re.search(r"combien de temps|how long|pendant combien", question, re.I):
+        m = _DURATION.search(sentence)
+        if m:
+            return m.group(0)
+    # "combien de morts": the counted noun, which the right number is followed by
+    asked = re.search(r"\bcombien (?:de |d['’])(\w+)|\bhow many (\w+)", question, re.I)
+    unit = set(analyze(asked.group(1) or asked.group(2))) if asked else set()
     best = None
     for m in _NUMBER.finditer(sentence):
         text = m.group(0).strip(" ,.")
         if re.fullmatch(r"(19|20)\d{2}", text.split()[0]):  # a year is not a count
             continue
-        overlap = len(set(analyze(text)) & question_terms)
-        if best is None or overlap > best[0]:
-            best = (overlap, text)
+        if re.match(rf"\S+\s+({_MONTH_NAMES})\b", text, re.I):  # nor is a day of the month
+            continue
+        # The number the question already gives ("deux villages") is not the answer.
+        first_word = text.split()[0].lower()
+        echoed = first_word in question.lower().split() if question else False
+        key = (not echoed, bool(unit and unit & set(analyze(text))), len(set(analyze(text)) & question_terms),
+               any(ch.isdigit() for ch in text))
+        if best is None or key > best[0]:
+            best = (key, _trim_function_words(text))
     return best[1] if best else None
 
 
@@ -180,31 +211,40 @@ class _Candidate:
     text: str
     score: float
     dates: list[ResolvedDate]
+    overlap: float = 0.0  # share of the question's terms in the sentence
 
 
 def _article_date(hit: Hit) -> PartialDate | None:
     return PartialDate.parse(hit.chunk.date) if hit.chunk.date else None
 
 
-def _type_bonus(qtype: str, text: str, dates: list[ResolvedDate]) -> float:
+def _type_bonus(qtype: str, text: str, dates: list[ResolvedDate], year_wanted: bool = False,
+                day_wanted: bool = False) -> float:
     if qtype in ("quand", "depuis_quand"):
-        bonus = 0.4 if dates else 0.0
+        # An explicit year or month answers "quand" better than "samedi" in an undated article.
+        # A date we can place (even "ce jeudi" in a February 2022 article) beats "samedi" in an undated one,
+        # unless the question asks for a day of the week.
+        bonus = max((0.4 if d.iso or (day_wanted and "day" in d.kind) else 0.1 for d in dates), default=0.0)
+        if year_wanted and not any(d.iso for d in dates):
+            bonus = 0.0
         if qtype == "depuis_quand" and re.search(r"\bdepuis\b", text, re.I):
             bonus += 0.3
         return bonus
     if qtype == "combien":
-        return 0.4 if _NUMBER.search(text) else 0.0
+        return 0.6 if _DURATION.search(text) else 0.4 if _NUMBER.search(text) else 0.0
     if qtype == "qui":
         return 0.2 if _NAME.search(text) else 0.0
     if qtype == "ou":
         return 0.3 if _PLACE.search(text) else 0.0
     if qtype == "pourquoi":
-        return 0.4 if _CAUSE.search(text) else 0.0
+        return 0.4 * bool(_CAUSE.search(text)) + 0.3 * bool(_CAUSE_WORDS.search(text))
     return 0.0
 
 
 def _candidates(hits: list[Hit], question: str, qtype: str) -> list[_Candidate]:
     q_terms = set(analyze(question))
+    year_wanted = bool(re.search(r"\b(année|an|year)\b", question, re.I))
+    day_wanted = bool(re.search(r"\bquel jour\b|\bwhat day\b", question, re.I))
     out = []
     top = hits[0].score if hits else 1.0
     for hit in hits:
@@ -217,8 +257,8 @@ def _candidates(hits: list[Hit], question: str, qtype: str) -> list[_Candidate]:
             terms = set(analyze(text))
             overlap = len(q_terms & terms) / max(1, len(q_terms))
             dates = find_dates(text, article_date)
-            score = 0.8 * passage_weight + overlap + _type_bonus(qtype, text, dates)
-            out.append(_Candidate(hit, hit.chunk.start + s.start, hit.chunk.start + s.end, text, score, dates))
+            score = 0.8 * passage_weight + overlap + _type_bonus(qtype, text, dates, year_wanted, day_wanted)
+            out.append(_Candidate(hit, hit.chunk.start + s.start, hit.chunk.start + s.end, text, score, dates, overlap))
     return sorted(out, key=lambda c: -c.score)
 
 
@@ -233,7 +273,7 @@ def _lead_fact(qtype: str, best: _Candidate, question: str) -> str | None:
     if qtype in ("quand", "depuis_quand"):
         return _date_fact(best.dates, article_date, since=qtype == "depuis_quand")
     if qtype == "combien":
-        return _number_fact(best.text, set(analyze(question)))
+        return _number_fact(best.text, set(analyze(question)), question)
     if qtype == "qui":
         return _name_fact(best.text, question)
     if qtype == "ou":
@@ -277,6 +317,27 @@ def build_lead(qtype: str, fact: str | None, best: _Candidate) -> str:
     return f"{lead} {source}"
 
 
+def _other_sources(qtype: str, fact: str | None, best: _Candidate, cited: list[_Candidate], question: str) -> str:
+    """Facts from other articles that differ from the lead's, shown side by side rather than merged."""
+    if fact is None or qtype not in ("quand", "depuis_quand", "combien", "qui", "ou"):
+        return ""
+    others = []
+    for cand in cited:
+        # Only a sentence as much about the question as the lead's may compete with it.
+        if (cand.hit.article_id == best.hit.article_id or cand.score < 0.9 * best.score
+                or cand.overlap < max(best.overlap, 0.3)):
+            continue
+        other = _lead_fact(qtype, cand, question)
+        # An unplaceable "ce mercredi" in an undated article is no competing fact.
+        if other and "non précisée" not in other and normalise_fact(other) != normalise_fact(fact):
+            others.append(f"« {cand.hit.chunk.title} » ({display_date(cand.hit.chunk.date)}) indique : {other}")
+    return (" Autre(s) source(s) : " + " ; ".join(others) + ".") if others else ""
+
+
+def normalise_fact(fact: str) -> str:
+    return re.sub(r"\W+", " ", fact.lower()).strip()
+
+
 def _ordered(citations: list[Citation], qtype: str) -> list[Citation]:
     """History questions read best in date order (undated last); others by relevance."""
     if qtype not in ("quand", "depuis_quand"):
@@ -307,6 +368,7 @@ def extractive_answer(question: str, result: SearchResult, index: LoadedIndex,
     fact = _lead_fact(qtype, best, question)
 
     citations: list[Citation] = []
+    cited: list[_Candidate] = []
     used_spans: list[tuple[str, int, int]] = []
     per_article: dict[str, int] = {}
     for cand in candidates:
@@ -324,9 +386,10 @@ def extractive_answer(question: str, result: SearchResult, index: LoadedIndex,
         citations.append(Citation(art, cand.hit.chunk.title, cand.hit.chunk.date, quote, cand.hit.score,
                                   cand.start, cand.end, cand.hit.chunk.text, cand.hit.chunk.start,
                                   tuple(cand.dates)))
+        cited.append(cand)
         used_spans.append((art, cand.start, cand.end))
         per_article[art] = per_article.get(art, 0) + 1
     citations = _ordered(citations, qtype)
-    lead = build_lead(qtype, fact, best)
+    lead = build_lead(qtype, fact, best) + _other_sources(qtype, fact, best, cited, question)
     return Answer(question, render_answer(lead, citations, notes), lead, False, citations, index.model_id,
                   qtype, fact, result.hits, notes)

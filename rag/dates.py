@@ -140,9 +140,11 @@ class ResolvedDate:
     relative: bool  # True when the meaning depends on the article's date
     start: int
     end: int
+    kind: str = ""  # which pattern found it: "day_month", "this_weekday", "year"…
 
     def to_dict(self) -> dict:
-        return {"expression": self.expression, "label": self.label, "iso": self.iso, "relative": self.relative}
+        return {"expression": self.expression, "label": self.label, "iso": self.iso, "relative": self.relative,
+                "kind": self.kind}
 
 
 _MONTH_RE = "|".join(sorted(_MONTH_INDEX, key=len, reverse=True))
@@ -254,7 +256,7 @@ def find_dates(text: str, article_date: PartialDate | None) -> list[ResolvedDate
                 continue
             label, iso, relative = _resolve(kind, m, article_date)
             taken.append(span)
-            found.append(ResolvedDate(m.group(0), label, iso, relative, *span))
+            found.append(ResolvedDate(m.group(0), label, iso, relative, *span, kind))
     return sorted(found, key=lambda d: d.start)
 
 

