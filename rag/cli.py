@@ -244,6 +244,8 @@ def cmd_ask(args) -> int:
 
     def run(question: str) -> dict:
         try:
+            if settings.llm and not args.json:
+                return _stream_to_stderr(question, settings, update)
             answer = ask(question, settings, progress=update, on_build=_report_build)
         finally:
             close()
@@ -259,6 +261,25 @@ def cmd_ask(args) -> int:
         printed.append(True)
 
     return _run_per_question(args, run, show)
+
+
+def _stream_to_stderr(question: str, settings: Settings, update) -> dict:
+    """LLM mode: the unverified draft streams to stderr; only the verified answer goes to stdout."""
+    from .pipeline import ask_stream
+
+    shown = 0
+    answer = None
+    for item in ask_stream(question, settings, progress=update):
+        if isinstance(item, str):
+            if shown == 0:
+                print("brouillon (non vérifié) : ", end="", file=sys.stderr)
+            print(item[shown:], end="", file=sys.stderr, flush=True)
+            shown = len(item)
+        else:
+            answer = item
+    if shown:
+        print("\n", file=sys.stderr)
+    return answer.to_dict()
 
 
 def cmd_models(args) -> int:

@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import time
+from typing import Iterator
 
 from .answer import Answer, extractive_answer
 from .errors import InvalidQuestionError
@@ -74,3 +75,25 @@ def ask(question: str, settings: Settings | None = None, *, progress: Progress |
                          "answer": (time.perf_counter() - t) * 1000,
                          "total": (time.perf_counter() - started) * 1000}
     return answer
+
+
+def ask_stream(question: str, settings: Settings | None = None, *, progress: Progress | None = None,
+               index: LoadedIndex | None = None) -> Iterator[str | Answer]:
+    """Like `ask`, but with an LLM configured, yield the unverified draft as it grows, then the final Answer.
+
+    Without an LLM the extractive answer is immediate: the only item is the Answer.
+    """
+    settings = settings or Settings()
+    if not settings.llm:
+        yield ask(question, settings, progress=progress, index=index)
+        return
+    from .llm import stream_llm_answer
+
+    started = time.perf_counter()
+    question = validate_question(question, settings)
+    index = index or open_index(settings, progress=progress)
+    result = search(index, question, settings.retrieval)
+    for item in stream_llm_answer(question, result, index, settings, notes=filter_notes(result)):
+        if isinstance(item, Answer):
+            item.timings_ms = {**result.timings_ms, "total": (time.perf_counter() - started) * 1000}
+        yield item

@@ -205,21 +205,33 @@ def _hint_matches(index: LoadedIndex, hint: QuestionDateHint | None) -> set[str]
 
 
 def _merge_overlapping(index: LoadedIndex, ranked: list[tuple[int, float]]) -> list[tuple[Chunk, float, list[int]]]:
-    """Fold chunks of one article whose spans overlap or touch into the best-ranked one."""
+    """Fold chunks of one article whose spans overlap or touch into the best-ranked one.
+
+    A merged span can reach a passage kept earlier: it is folded in too, so no two
+    results ever overlap. The merged result keeps the rank and score of its best part.
+    """
+    from .chunking import count_tokens
+
+    def touches(a: Chunk, b: Chunk) -> bool:
+        return a.article_id == b.article_id and a.start <= b.end and b.start <= a.end
+
     merged: list[tuple[Chunk, float, list[int]]] = []
     for row, score in ranked:
-        chunk = index.chunks[row]
-        for i, (kept, kept_score, rows) in enumerate(merged):
-            if kept.article_id == chunk.article_id and chunk.start <= kept.end and kept.start <= chunk.end:
-                start, end = min(kept.start, chunk.start), max(kept.end, chunk.end)
-                text = index.articles[kept.article_id].text[start:end]
-                from .chunking import count_tokens
-
-                merged[i] = (Chunk(kept.id, kept.article_id, kept.title, kept.date, text, start, end,
-                                   count_tokens(text)), kept_score, rows + [row])
-                break
-        else:
-            merged.append((chunk, score, [row]))
+        item, position = (index.chunks[row], score, [row]), len(merged)
+        while touching := [i for i, kept in enumerate(merged) if touches(kept[0], item[0])]:
+            if touching[0] <= position:  # an earlier, better-ranked passage leads the merge
+                position, best = touching[0], merged[touching[0]]
+            else:
+                best = item
+            group = [merged[i] for i in touching] + [item]
+            start, end = min(c.start for c, _, _ in group), max(c.end for c, _, _ in group)
+            text = index.articles[best[0].article_id].text[start:end]
+            head = best[0]
+            item = (Chunk(head.id, head.article_id, head.title, head.date, text, start, end, count_tokens(text)),
+                    best[1], [r for _, _, rows in group for r in rows])
+            for i in reversed(touching):
+                merged.pop(i)
+        merged.insert(position, item)
     return merged
 
 
