@@ -9,6 +9,7 @@ its article's title, file and date ("date inconnue" when undated).
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import asdict, dataclass, field
 from functools import lru_cache
@@ -65,10 +66,19 @@ class Answer:
     embedding_model: str
     question_type: str = "autre"
     lead_fact: str | None = None  # the date, number, name or place the lead states
+    lead_source: str | None = None  # the article the lead sentence comes from
     hits: list[Hit] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)  # filter reports and warnings
     flagged: list[str] = field(default_factory=list)  # LLM items removed by verification
     timings_ms: dict[str, float] = field(default_factory=dict)
+
+    @classmethod
+    def refusal(cls, question: str, model_id: str, question_type: str, hits: list[Hit], notes: list[str],
+                flagged: list[str] | None = None) -> "Answer":
+        """The one refusal, with the notes that explain it (filters, absent terms, flagged items)."""
+        text = refusal_text()
+        return cls(question, render_answer(text, [], notes), text, True, [], model_id, question_type,
+                   hits=hits, notes=notes, flagged=list(flagged or []))
 
     def to_dict(self) -> dict:
         return {
@@ -76,6 +86,7 @@ class Answer:
             "answer": self.answer,
             "lead": self.lead,
             "lead_fact": self.lead_fact,
+            "lead_source": self.lead_source,
             "question_type": self.question_type,
             "abstained": self.abstained,
             "citations": [
@@ -97,7 +108,8 @@ _QUESTION_TYPES = [
     ("depuis_quand", r"\bdepuis quand\b|\bsince when\b|\bdepuis combien de temps\b"),
     ("combien", r"\bcombien\b|\bhow (many|much|long)\b|\bquel (nombre|bilan)\b"),
     ("quand", r"\bquand\b|\bwhen\b|\ben quelle année\b|\bà quelle date\b|\bquelle (date|année)\b|\bquel jour\b|\bà quel moment\b|\bwhat (year|day|date)\b"),
-    ("qui", r"^\s*(qui|who|whom)\b|\bpar qui\b|\bqui (a|est|sont|ont|dirige)\b|\bquel (ministre|président|chef|ambassadeur|dirigeant|pays)\b"),
+    ("qui", r"^\s*(qui|who|whom)\b|\bpar qui\b|\bqui (a|est|sont|ont|dirige)\b|\bquel (ministre|président|chef|ambassadeur|dirigeant)\b"
+            r"|\bquel(le)? (est|était) (le|la) (nom|ministre|président|chef|ambassadeur|dirigeant|secrétaire)"),
     ("ou", r"\boù\b|\bwhere\b|\bdans quel(le)? (pays|ville|région|capitale)\b|\bquelle (ville|capitale|région)\b"),
     ("pourquoi", r"\bpourquoi\b|\bwhy\b|\bpour quelle(s)? raison|\bquelle(s)? (est|sont) (la|les) (raison|cause|motif)"),
     ("oui_non", r"^\s*(est-ce que|est-ce qu'|y a-t-il|is|are|was|were|did|does|do|has|have|can)\b|\w-(t-)?(il|elle|ils|elles|on)\b"),
@@ -127,7 +139,8 @@ _NAME = re.compile(r"(?<![.!?]\s)(?<!^)\b([A-ZÀ-Ý][\wéèëïç'’-]+(?:\s+(?
 _PLACE = re.compile(r"\b(?:à|au|aux|en|dans|vers|sur)\s+(?:le\s+|la\s+|les\s+|l['’])?([A-ZÀ-Ý][\wéèëïç'’-]+(?:[\s-]+(?:de\s+|du\s+|d['’])?[A-ZÀ-Ý][\wéèëïç'’-]+)*)")
 _CAUSE = re.compile(r"\b(?:à cause d(?:e|u|es)|du fait d(?:e|u|es)|en raison d(?:e|u|es)|parce qu(?:e|')|car|afin de|pour (?:lutter|contenir|mieux|restaurer|créer)|face à|liées? à|suite à|autour de|à la suite d(?:e|u|es)|conduit à|because|due to)\b[^.;]*", re.I)
 _CAUSE_WORDS = re.compile(r"\b(raisons?|causes?|divergences?|désaccords?|tensions?|dégradation|rupture|détérioré|motifs?)\b", re.I)
-_DURATION = re.compile(rf"\b(?:\d+|{_NUMBER_WORDS})\s+(?:ans|années|mois|semaines|jours|years|months)\b", re.I)
+# "plusieurs mois" is no answer to "combien de temps": only counted durations.
+_DURATION = re.compile(r"\b(?:\d+|deux|trois|quatre|cinq|six|sept|huit|neuf|dix|onze|douze|quinze|vingt|trente)\s+(?:ans|années|mois|semaines|jours|years|months)\b", re.I)
 _VAGUE_DATES = {"weekday", "this_weekday"}
 
 
@@ -181,12 +194,21 @@ def _name_fact(sentence: str, question: str) -> str | None:
     return (persons or names or [None])[0]
 
 
+_CAPITAL_OF = re.compile(r"\bcapitale (?:du|de la|de l['’]|des|de) [^,]+, ([A-ZÀ-Ý][\wéèëïç'’-]+)")
+
+
 def _place_fact(sentence: str, question: str) -> str | None:
+    """The place nearest to the words of the question ("réunies … dans la capitale …, Bamako")."""
     q_fold = question.lower()
-    for m in _PLACE.finditer(sentence):
-        if m.group(1).lower() not in q_fold:
-            return m.group(0)
-    return None
+    places = [(m.start(), m.group(0)) for m in _PLACE.finditer(sentence) if m.group(1).lower() not in q_fold]
+    places += [(m.start(1), m.group(1)) for m in _CAPITAL_OF.finditer(sentence) if m.group(1).lower() not in q_fold]
+    if not places:
+        return None
+    q_terms = set(analyze(question))
+    anchors = [m.start() for m in re.finditer(r"\w+", sentence) if set(analyze(m.group(0))) & q_terms]
+    if not anchors:
+        return min(places)[1]
+    return min(places, key=lambda p: min(abs(p[0] - a) for a in anchors))[1]
 
 
 def _date_fact(dates: list[ResolvedDate], article_date: PartialDate | None, since: bool) -> str | None:
@@ -224,7 +246,8 @@ def _type_bonus(qtype: str, text: str, dates: list[ResolvedDate], year_wanted: b
         # An explicit year or month answers "quand" better than "samedi" in an undated article.
         # A date we can place (even "ce jeudi" in a February 2022 article) beats "samedi" in an undated one,
         # unless the question asks for a day of the week.
-        bonus = max((0.4 if d.iso or (day_wanted and "day" in d.kind) else 0.1 for d in dates), default=0.0)
+        bonus = max((0.4 if d.iso or (day_wanted and "day" in d.kind)
+                     else 0.3 if d.kind in ("day_month", "month") else 0.1 for d in dates), default=0.0)
         if year_wanted and not any(d.iso for d in dates):
             bonus = 0.0
         if qtype == "depuis_quand" and re.search(r"\bdepuis\b", text, re.I):
@@ -241,24 +264,48 @@ def _type_bonus(qtype: str, text: str, dates: list[ResolvedDate], year_wanted: b
     return 0.0
 
 
+def _matches(term: str, sentence_terms: set[str], prefixes: set[str]) -> bool:
+    # Stems sharing five letters count as one: Snowball gives "reconnait" for "reconnaît"
+    # but "reconnaitr" for "reconnaître".
+    return term in sentence_terms or (len(term) >= 5 and term[:5] in prefixes)
+
+
+def term_overlap(question_terms: set[str], sentence_terms: set[str], weights: dict[str, float] | None = None) -> float:
+    """Weighted share of the question's terms found in the sentence (weights default to 1)."""
+    if not question_terms:
+        return 0.0
+    prefixes = {t[:5] for t in sentence_terms if len(t) >= 5}
+    weights = weights or {}
+    total = sum(weights.get(t, 1.0) for t in question_terms)
+    found = sum(weights.get(t, 1.0) for t in question_terms if _matches(t, sentence_terms, prefixes))
+    return found / total
+
+
 def _candidates(hits: list[Hit], question: str, qtype: str) -> list[_Candidate]:
     q_terms = set(analyze(question))
     year_wanted = bool(re.search(r"\b(année|an|year)\b", question, re.I))
     day_wanted = bool(re.search(r"\bquel jour\b|\bwhat day\b", question, re.I))
-    out = []
     top = hits[0].score if hits else 1.0
+    sentences = []
     for hit in hits:
-        passage_weight = hit.score / top if top else 0.0
-        article_date = _article_date(hit)
         for s in split_sentences(hit.chunk.text):
             text = hit.chunk.text[s.start:s.end]
-            if len(text) < 25 or not re.search(r"\w{3}", text):
-                continue  # headings and table scraps make poor answers
-            terms = set(analyze(text))
-            overlap = len(q_terms & terms) / max(1, len(q_terms))
-            dates = find_dates(text, article_date)
-            score = 0.8 * passage_weight + overlap + _type_bonus(qtype, text, dates, year_wanted, day_wanted)
-            out.append(_Candidate(hit, hit.chunk.start + s.start, hit.chunk.start + s.end, text, score, dates, overlap))
+            if len(text) >= 25 and re.search(r"\w{3}", text):  # headings and table scraps make poor answers
+                sentences.append((hit, s, text, set(analyze(text))))
+    # A question term found in every retrieved sentence ("alliance") tells them apart less
+    # than one found in a single sentence ("objectif"): weight terms by their rarity here.
+    n = max(1, len(sentences))
+    weights = {}
+    for t in q_terms:
+        df = sum(1 for *_, terms in sentences if _matches(t, terms, {x[:5] for x in terms if len(x) >= 5}))
+        weights[t] = math.log(1 + n / (1 + df))
+    out = []
+    for hit, s, text, terms in sentences:
+        passage_weight = hit.score / top if top else 0.0
+        overlap = term_overlap(q_terms, terms, weights)
+        dates = find_dates(text, _article_date(hit))
+        score = 0.8 * passage_weight + overlap + _type_bonus(qtype, text, dates, year_wanted, day_wanted)
+        out.append(_Candidate(hit, hit.chunk.start + s.start, hit.chunk.start + s.end, text, score, dates, overlap))
     return sorted(out, key=lambda c: -c.score)
 
 
@@ -360,9 +407,7 @@ def extractive_answer(question: str, result: SearchResult, index: LoadedIndex,
     notes = list(notes or [])
     qtype = classify_question(question)
     if not result.relevant or not result.hits:
-        refusal = refusal_text()
-        return Answer(question, render_answer(refusal, [], notes), refusal, True, [], index.model_id,
-                      qtype, None, result.hits, notes)
+        return Answer.refusal(question, index.model_id, qtype, result.hits, notes)
     candidates = _candidates(result.hits, question, qtype)
     best = candidates[0]
     fact = _lead_fact(qtype, best, question)
@@ -392,4 +437,4 @@ def extractive_answer(question: str, result: SearchResult, index: LoadedIndex,
     citations = _ordered(citations, qtype)
     lead = build_lead(qtype, fact, best) + _other_sources(qtype, fact, best, cited, question)
     return Answer(question, render_answer(lead, citations, notes), lead, False, citations, index.model_id,
-                  qtype, fact, result.hits, notes)
+                  qtype, lead_fact=fact, lead_source=best.hit.article_id, hits=result.hits, notes=notes)

@@ -219,14 +219,16 @@ def evaluate_answers(questions: list[EvalQuestion], answer_fn, articles: dict[st
             correct = found and not answer.abstained
         else:
             missing, correct = [], answer.abstained
-        cited_gold = (bool(answer.citations) and answer.citations[0].source in q.gold_articles) if q.answerable and not answer.abstained else None
+        # the source the answer leads with (citations themselves may be in date order)
+        lead_source = getattr(answer, "lead_source", None) or (answer.citations[0].source if answer.citations else None)
+        cited_gold = (lead_source in q.gold_articles) if q.answerable and not answer.abstained else None
         date_correct = None
         if q.expected_date:
             date_correct = any(c.source in q.gold_articles and c.date == q.expected_date for c in answer.citations)
         results.append(QuestionResult(
             q.id, q.question, q.answerable, answer.abstained, correct, missing, article_rank, passage_rank,
             cited_gold, verbatim, date_correct, latency, answer.lead,
-            answer.citations[0].source if answer.citations else None,
+            lead_source,
         ))
     return results
 

@@ -180,9 +180,7 @@ def stream_llm_answer(question: str, result: SearchResult, index: LoadedIndex, s
     notes = list(notes or [])
     qtype = classify_question(question)
     if not result.relevant or not result.hits:  # no context: refuse without asking a model
-        refusal = refusal_text()
-        yield Answer(question, render_answer(refusal, [], notes), refusal, True, [], index.model_id, qtype,
-                     None, result.hits, notes)
+        yield Answer.refusal(question, index.model_id, qtype, result.hits, notes)
         return
     spec = parse_llm_spec(settings.llm) if chat_model is None else None
     model = chat_model or make_chat_model(spec)
@@ -202,23 +200,20 @@ def stream_llm_answer(question: str, result: SearchResult, index: LoadedIndex, s
             ) from None
         raise LLMError(f"Le modèle de langage a échoué : {type(exc).__name__}: {str(exc)[:200]}") from None
 
-    refusal = refusal_text()
-    if _normalise(refusal) in _normalise(reply):
-        yield Answer(question, render_answer(refusal, [], notes), refusal, True, [], index.model_id, qtype,
-                     None, result.hits, notes)
+    if _normalise(refusal_text()) in _normalise(reply):
+        yield Answer.refusal(question, index.model_id, qtype, result.hits, notes)
         return
     checked = verify_reply(reply, result.hits, index)
     if not checked.citations:
         notes.append("le modèle n'a cité aucun passage vérifiable : réponse refusée")
-        yield Answer(question, render_answer(refusal, [], notes), refusal, True, [], index.model_id, qtype,
-                     None, result.hits, notes, checked.flagged)
+        yield Answer.refusal(question, index.model_id, qtype, result.hits, notes, checked.flagged)
         return
     lead = checked.text
     if checked.flagged:  # the removed text itself stays out of the answer; --json lists it under "flagged"
         notes.append(f"signalé : {len(checked.flagged)} élément(s) non vérifié(s) retiré(s) de la réponse du modèle")
     answer_text = render_answer(lead, checked.citations, notes)
-    yield Answer(question, answer_text, lead, False, checked.citations, index.model_id, qtype, None,
-                 result.hits, notes, checked.flagged)
+    yield Answer(question, answer_text, lead, False, checked.citations, index.model_id, qtype,
+                 lead_source=checked.citations[0].source, hits=result.hits, notes=notes, flagged=checked.flagged)
 
 
 def llm_answer(question: str, result: SearchResult, index: LoadedIndex, settings: Settings,
