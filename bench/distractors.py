@@ -266,6 +266,13 @@ def main(argv: list[str] | None = None) -> int:
                  "ask_with_distractors_via_open_index": lambda i: ask(questions[i % len(questions)], large)}
         with stage(f"warm latency, {rounds} interleaved rounds"):
             times = interleaved(sides, rounds)
+        from rag.index import index_root, load_index_dir
+
+        root_large = index_root(large)
+        with stage("load_index_dir with distractors, with and without the SHA-256 check"):
+            loads = interleaved({"verify": lambda i: load_index_dir(root_large, verify=True),
+                                 "no_verify": lambda i: load_index_dir(root_large, verify=False)},
+                                2 if args.quick else 7, warmup=1)
         breakdown: dict[str, list[float]] = {}
         for q in questions[:30]:
             for k, v in ask(q, large, index=idx_large).timings_ms.items():
@@ -290,6 +297,7 @@ def main(argv: list[str] | None = None) -> int:
             "warm": {k: summary_ms(v) for k, v in times.items()},
             "ask_breakdown_with_distractors_p50_ms": {k: float(np.median(v)) for k, v in breakdown.items()},
             "cold": {k: summary_ms(v) for k, v in cold.items()},
+            "load_index_dir_with_distractors": {k: summary_ms(v) for k, v in loads.items()},
             "index_chunks": {"five_articles": len(idx_small.chunks), "with_distractors": len(idx_large.chunks)},
         }
     finally:

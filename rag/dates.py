@@ -100,7 +100,7 @@ def display_date(iso: str | None) -> str:
 def parse_filter_bounds(since: str | None, until: str | None) -> tuple[PartialDate | None, PartialDate | None]:
     """Validate ``--since`` / ``--until``; raise a SettingsError a user can act on."""
     bounds = []
-    for name, value in (("--since", since), ("--until", until)):
+    for name, value in (("le début de la période (--since)", since), ("la fin de la période (--until)", until)):
         try:
             bounds.append(parse_optional(value))
         except ValueError:
@@ -110,7 +110,8 @@ def parse_filter_bounds(since: str | None, until: str | None) -> tuple[PartialDa
     start, end = bounds
     if start and end and start.first_day() > end.last_day():
         raise SettingsError(
-            f"--since ({start}) est postérieure à --until ({end}) : aucune date ne peut convenir. Inversez-les."
+            f"Le début de la période ({start}, --since) est postérieur à sa fin ({end}, --until) : "
+            "aucune date ne peut convenir. Inversez-les."
         )
     return start, end
 

@@ -10,6 +10,7 @@ correctness, refusal precision/recall and latency p50/p95.
 from __future__ import annotations
 
 import json
+import math
 import re
 import statistics
 import time
@@ -116,8 +117,8 @@ def percentile(values: list[float], q: float) -> float:
     if not values:
         return 0.0
     ordered = sorted(values)
-    index = max(0, min(len(ordered) - 1, int(round(q / 100 * len(ordered) + 0.5)) - 1))
-    return ordered[index]
+    rank = math.ceil(q / 100 * len(ordered))  # 1-based
+    return ordered[max(0, min(len(ordered), rank) - 1)]
 
 
 def refusal_scores(refused: list[bool], answerable: list[bool]) -> dict[str, float | None]:
@@ -474,7 +475,7 @@ def _chart(reports: list[ConfigReport], path: Path) -> Path | None:
         return None
     keys = [("passage_hit@1", "passage hit@1"), ("passage_mrr", "passage MRR"), ("article_hit@1", "article hit@1"),
             ("answer_correctness", "answer correctness"), ("refusal_recall", "refusal recall")]
-    fig, ax = plt.subplots(figsize=(11, 4.8))
+    fig, ax = plt.subplots(figsize=(13, 4.8))
     width = 0.8 / max(1, len(reports))
     for i, r in enumerate(reports):
         values = [r.metrics.get(k) or 0.0 for k, _ in keys]
@@ -482,7 +483,7 @@ def _chart(reports: list[ConfigReport], path: Path) -> Path | None:
     ax.set_xticks([x + width * (len(reports) - 1) / 2 for x in range(len(keys))], [label for _, label in keys])
     ax.set_ylim(0, 1.05)
     ax.set_ylabel("score")
-    ax.legend(fontsize=8, loc="lower left")
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     ax.set_title("Embedding models and retrieval modes on the eval questions")
     fig.tight_layout()
     fig.savefig(path, dpi=110)

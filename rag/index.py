@@ -361,7 +361,7 @@ def build_index(settings: Settings, *, rebuild: bool = False, progress: Progress
 
         model = embedder or load_embedder(settings.embedding_model)
         dim = model.dim
-        batch = 64
+        batch = 16  # small enough for a progress bar that moves, large enough for the engine
         if progress:
             progress(0, len(to_embed))
         for i in range(0, len(to_embed), batch):

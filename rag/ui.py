@@ -33,6 +33,7 @@ import gradio as gr  # noqa: E402
 from .answer import Answer, Citation  # noqa: E402
 from .errors import RagError, SettingsError  # noqa: E402
 from .pipeline import ask, search_passages  # noqa: E402
+from .progress import progress_bar  # noqa: E402
 from .retrieval import Hit  # noqa: E402
 from .settings import MAX_TOP_K, RETRIEVAL_MODES, Settings  # noqa: E402
 
@@ -425,27 +426,9 @@ def build_demo(settings: Settings) -> gr.Blocks:
 
 # --- start-up ------------------------------------------------------------------
 
-def _progress_bar():
-    """A tqdm bar on stderr for the start-up build, created at the first report."""
-    state = {}
-
-    def update(done: int, total: int) -> None:
-        if "bar" not in state:
-            from tqdm import tqdm
-
-            state["bar"] = tqdm(total=total, unit="passage", desc="construction de l'index", file=sys.stderr)
-        state["bar"].update(done - state["bar"].n)
-
-    def close() -> None:
-        if "bar" in state:
-            state.pop("bar").close()
-
-    return update, close
-
-
 def prepare(settings: Settings) -> None:
     """Build the index if it is missing (progress on stderr) and load the models, before serving."""
-    update, close = _progress_bar()
+    update, close = progress_bar("construction de l'index")
 
     def report(build) -> None:
         close()  # the bar is done; the summary goes on its own line
