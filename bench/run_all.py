@@ -117,8 +117,11 @@ one process with the model loaded; peak memory is `ru_maxrss` of a fresh process
 
 {_table(["", "p50", "chunks/s", "peak RSS"], rows)}
 
-Pipeline overhead over the raw embedder: **{f['overhead_pct']:+.1f} %** (corpus reading, cleaning, chunking with tiktoken,
-BM25, FAISS, files with fsync and SHA-256).
+Pipeline overhead (corpus reading, cleaning, chunking with tiktoken, BM25, FAISS, files with fsync and SHA-256):
+**{f.get('overhead_pct_within_build', float('nan')):+.1f} %** measured within each build (time outside `embed_passages`
+over time inside, median of {f['reps']}); {f['overhead_pct']:+.1f} % from the p50 of the build against the p50 of the raw
+embedder timed separately (those two are seconds apart, so this one carries the machine's noise: p95s
+{ms(f['stats']['build_index_rebuild']['p95_ms'], 0)} and {ms(f['stats']['raw_embedder']['p95_ms'], 0)}).
 
 | re-index | p50 | chunks embedded |
 |---|---|---|
@@ -250,8 +253,9 @@ def targets_section(lat, idx, vec, dis) -> str:
         rows.append(["cold `rag ask` imports neither torch nor sentence_transformers", ", ".join(bad) or "neither",
                      status(not bad)])
     if idx:
-        o = idx["full"]["overhead_pct"]
-        rows.append(["pipeline overhead ≤ 10 % over the raw embedder", f"{o:+.1f} %", status(o <= 10)])
+        o = idx["full"].get("overhead_pct_within_build", idx["full"]["overhead_pct"])
+        rows.append(["pipeline overhead ≤ 10 % over the raw embedder (within each build; side-by-side p50s)",
+                     f"{o:+.1f} %; {idx['full']['overhead_pct']:+.1f} %", status(o <= 10)])
         u = idx["unchanged"]
         rows.append(["unchanged corpus re-indexes in ≤ 1 s (in process / `rag index`)",
                      f"{ms(u['in_process']['p50_ms'])} / {ms(u['cli_rag_index']['p50_ms'], 0)}, {u['chunks_embedded']} embedded",

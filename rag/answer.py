@@ -201,7 +201,10 @@ def _place_fact(sentence: str, question: str) -> str | None:
     """The place nearest to the words of the question ("réunies … dans la capitale …, Bamako")."""
     q_fold = question.lower()
     places = [(m.start(), m.group(0)) for m in _PLACE.finditer(sentence) if m.group(1).lower() not in q_fold]
-    places += [(m.start(1), m.group(1)) for m in _CAPITAL_OF.finditer(sentence) if m.group(1).lower() not in q_fold]
+    capitals = [(m.start(1), m.group(1)) for m in _CAPITAL_OF.finditer(sentence) if m.group(1).lower() not in q_fold]
+    if capitals and re.search(r"\b(ville|capitale|city)\b", question, re.I):
+        return capitals[0][1]  # "dans quelle ville": the capital named, not the countries around it
+    places += capitals
     if not places:
         return None
     q_terms = set(analyze(question))
@@ -241,7 +244,7 @@ def _article_date(hit: Hit) -> PartialDate | None:
 
 
 def _type_bonus(qtype: str, text: str, dates: list[ResolvedDate], year_wanted: bool = False,
-                day_wanted: bool = False) -> float:
+                day_wanted: bool = False, duration_wanted: bool = False) -> float:
     if qtype in ("quand", "depuis_quand"):
         # An explicit year or month answers "quand" better than "samedi" in an undated article.
         # A date we can place (even "ce jeudi" in a February 2022 article) beats "samedi" in an undated one,
@@ -254,7 +257,9 @@ def _type_bonus(qtype: str, text: str, dates: list[ResolvedDate], year_wanted: b
             bonus += 0.3
         return bonus
     if qtype == "combien":
-        return 0.6 if _DURATION.search(text) else 0.4 if _NUMBER.search(text) else 0.0
+        if duration_wanted:  # "combien de temps": only a counted duration answers
+            return 0.8 if _DURATION.search(text) else 0.0
+        return 0.4 if _NUMBER.search(text) else 0.0
     if qtype == "qui":
         return 0.2 if _NAME.search(text) else 0.0
     if qtype == "ou":
@@ -285,6 +290,7 @@ def _candidates(hits: list[Hit], question: str, qtype: str) -> list[_Candidate]:
     q_terms = set(analyze(question))
     year_wanted = bool(re.search(r"\b(année|an|year)\b", question, re.I))
     day_wanted = bool(re.search(r"\bquel jour\b|\bwhat day\b", question, re.I))
+    duration_wanted = bool(re.search(r"combien de temps|pendant combien|how long", question, re.I))
     top = hits[0].score if hits else 1.0
     sentences = []
     for hit in hits:
@@ -304,7 +310,7 @@ def _candidates(hits: list[Hit], question: str, qtype: str) -> list[_Candidate]:
         passage_weight = hit.score / top if top else 0.0
         overlap = term_overlap(q_terms, terms, weights)
         dates = find_dates(text, _article_date(hit))
-        score = 0.8 * passage_weight + overlap + _type_bonus(qtype, text, dates, year_wanted, day_wanted)
+        score = 0.8 * passage_weight + overlap + _type_bonus(qtype, text, dates, year_wanted, day_wanted, duration_wanted)
         out.append(_Candidate(hit, hit.chunk.start + s.start, hit.chunk.start + s.end, text, score, dates, overlap))
     return sorted(out, key=lambda c: -c.score)
 

@@ -70,3 +70,31 @@ def test_refusal_sentence_comes_from_prompts():
 ])
 def test_question_types(question, expected):
     assert classify_question(question) == expected
+
+
+@pytest.mark.parametrize("question, qtype, fact", [
+    ("quand la France a-t-elle quitté le Mali ?", "quand", "février 2022"),
+    ("Depuis quand la France est-elle présente militairement au Mali ?", "depuis_quand", "2013"),
+    ("Combien de personnes des soldats auraient-ils tuées dans deux villages au Mali ?", "combien", "43"),
+    ("Combien de temps les soldats français sont-ils restés au Mali ?", "combien", "neuf ans"),
+    ("Qui a appelé à une plateforme de coopération entre les services de renseignement ?", "qui", "Guterres"),
+    ("Qui dirige la junte malienne ?", "qui", "Assimi Goita"),
+    ("Où le JNIM mène-t-il un blocus sur les ravitaillements de carburant ?", "ou", "Mali"),
+    ("Dans quelle ville la charte de l'alliance a-t-elle été signée ?", "ou", "Bamako"),
+    ("Pourquoi la France et ses partenaires se retirent-ils du Mali ?", "pourquoi", "dégradation des relations"),
+    ("En quelle année le G5 Sahel a-t-il été créé ?", "quand", "2017"),
+])
+def test_lead_states_the_fact_first(settings, index, question, qtype, fact):
+    answer = ask(question, settings, index=index)
+    assert answer.question_type == qtype
+    assert fact in answer.lead_fact, answer.lead
+    assert answer.lead.startswith(answer.lead_fact[:1].upper())  # the fact leads the sentence
+
+
+def test_json_output_carries_the_lead_fact_and_resolved_dates(settings, index):
+    data = ask(MALI_QUESTION, settings, index=index).to_dict()
+    assert "février 2022" in data["lead_fact"]
+    first = data["citations"][0]
+    assert {"expression": "ce jeudi", "label": "un jeudi de février 2022", "iso": "2022-02", "relative": True,
+            "kind": "this_weekday"} in first["resolved_dates"]
+    assert data["flagged"] == []

@@ -162,3 +162,26 @@ def test_langchain_retriever(settings):
     docs = CorpusRetriever(settings=settings).invoke(MALI_QUESTION)
     assert docs[0].metadata["source"] == ARTICLE_2022 and docs[0].metadata["date"] == "2022-02"
     assert CorpusRetriever(settings=settings).invoke("Qui a remporté la Coupe du monde de football 2018 ?") == []
+
+
+def test_reranker_reorders_the_fused_candidates(settings, index, monkeypatch):
+    from rag import reranking
+
+    plain = search_passages(MALI_QUESTION, settings.with_retrieval(top_k=8), index=index)
+    favourite = plain.hits[4].chunk.text[:60]  # fifth without reranking
+
+    class PrefersFavourite:
+        def predict(self, pairs):
+            return [1.0 if favourite in passage else 0.0 for _, passage in pairs]
+
+    monkeypatch.setattr(reranking, "load_cross_encoder", lambda name: PrefersFavourite())
+    result = search_passages(MALI_QUESTION, settings.with_retrieval(reranker="any/cross-encoder", top_k=3), index=index)
+    assert favourite in result.hits[0].chunk.text
+
+
+def test_unloadable_reranker_is_a_clear_error(settings, index, monkeypatch):
+    from rag.errors import UnknownModelError
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(UnknownModelError, match="reranker"):
+        search_passages(MALI_QUESTION, settings.with_retrieval(reranker="no-such-org/no-such-reranker"), index=index)
