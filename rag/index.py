@@ -440,6 +440,7 @@ def open_index(settings: Settings, *, progress: Progress | None = None, auto_upd
     with _LOADED_LOCK:
         if key not in _LOADED:
             loaded = load_index_dir(root, spec)
-            _LOADED.clear() if len(_LOADED) > 8 else None
+            if len(_LOADED) >= 8:  # old versions and other models: keep memory bounded
+                _LOADED.clear()
             _LOADED[key] = loaded
         return _LOADED[key]
