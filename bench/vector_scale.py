@@ -30,6 +30,7 @@ NPROBE_SWEEP = (1, 2, 4, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256)
 PQ_M = 48  # 8 dimensions per sub-quantizer, 48 bytes per vector
 REFINE_K_FACTOR = 4  # re-rank k_factor x k PQ candidates with the exact vectors (swept below)
 K_FACTORS = (4, 8, 16, 32, 64, 128)
+HNSW_OVERRIDES: dict[str, int] = {}  # --hnsw-m / --hnsw-ef-construction; default: rag/index.py's constants
 
 
 def recall_at_k(found: np.ndarray, truth: np.ndarray, k: int = K) -> float:
@@ -56,7 +57,7 @@ def build(kind: str, x: np.ndarray, train_sample: int, seed: int = 0, base=None,
     """
     import faiss
 
-    from rag.index import HNSW_EF_CONSTRUCTION, HNSW_M
+    from rag import index as rag_index
 
     gc.collect()
     before = rss_mib()
@@ -65,8 +66,8 @@ def build(kind: str, x: np.ndarray, train_sample: int, seed: int = 0, base=None,
         index = faiss.IndexFlatIP(DIM)
         index.add(x)
     elif kind == "hnsw":
-        index = faiss.IndexHNSWFlat(DIM, HNSW_M, faiss.METRIC_INNER_PRODUCT)
-        index.hnsw.efConstruction = HNSW_EF_CONSTRUCTION
+        index = faiss.IndexHNSWFlat(DIM, HNSW_OVERRIDES.get("m", rag_index.HNSW_M), faiss.METRIC_INNER_PRODUCT)
+        index.hnsw.efConstruction = HNSW_OVERRIDES.get("ef_construction", rag_index.HNSW_EF_CONSTRUCTION)
         index.add(x)
     elif kind == "ivfpq":
         nlist = nlist_for(len(x))
@@ -257,6 +258,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="10k and 50k vectors, fewer queries")
     parser.add_argument("--sizes", type=int, nargs="+", help="corpus sizes (default 10000 100000 1000000)")
     parser.add_argument("--kinds", nargs="+", default=["flat", "hnsw", "ivfpq", "ivfpq_refine"])
+    parser.add_argument("--hnsw-m", type=int, help="HNSW M (default: rag.index.HNSW_M)")
+    parser.add_argument("--hnsw-ef-construction", type=int, help="HNSW efConstruction (default: rag.index's)")
+    parser.add_argument("--tag", help="write results/vector_scale_<tag>.json instead of vector_scale.json")
     parser.add_argument("--flat-curve", action="store_true",
                         help="only exact search p50 at 10k-200k vectors (writes results/flat_curve.json)")
     args = parser.parse_args(argv)
@@ -272,8 +276,17 @@ def main(argv: list[str] | None = None) -> int:
     n_queries = 200 if args.quick else 1000
     latency_queries = 100 if args.quick else 300
     train_sample = 20_000 if args.quick else 160_000  # ~39 points per list at 1M (4096 lists)
+    if args.hnsw_m:
+        HNSW_OVERRIDES["m"] = args.hnsw_m
+    if args.hnsw_ef_construction:
+        HNSW_OVERRIDES["ef_construction"] = args.hnsw_ef_construction
+    from rag import index as rag_index
+
+    hnsw = {"m": HNSW_OVERRIDES.get("m", rag_index.HNSW_M),
+            "ef_construction": HNSW_OVERRIDES.get("ef_construction", rag_index.HNSW_EF_CONSTRUCTION)}
     runs = [run_size(n, n_queries, latency_queries, train_sample, args.kinds) for n in sizes]
-    write_result("vector_scale", command, {"quick": args.quick, "target_recall_at_10": TARGET_RECALL, "k": K, "runs": runs}, started)
+    write_result(f"vector_scale_{args.tag}" if args.tag else "vector_scale", command,
+                 {"quick": args.quick, "target_recall_at_10": TARGET_RECALL, "k": K, "hnsw": hnsw, "runs": runs}, started)
     return 0
 
 
