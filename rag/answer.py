@@ -171,7 +171,9 @@ def _number_fact(sentence: str, question_terms: set[str], question: str = "") ->
     best = None
     for m in _NUMBER.finditer(sentence):
         text = m.group(0).strip(" ,.")
-        if re.fullmatch(r"(19|20)\d{2}", text.split()[0]):  # a year is not a count
+        words = text.split()
+        counted_noun = len(words) > 1 and words[1][:1].isalpha() and words[1].lower() not in _FUNCTION_WORDS
+        if re.fullmatch(r"(19|20)\d{2}", words[0]) and not counted_noun:  # "en 2020 et" is a year, "2000 soldats" a count
             continue
         if re.match(rf"\S+\s+({_MONTH_NAMES})\b", text, re.I):  # nor is a day of the month
             continue
@@ -292,12 +294,10 @@ def _candidates(hits: list[Hit], question: str, qtype: str) -> list[_Candidate]:
     day_wanted = bool(re.search(r"\bquel jour\b|\bwhat day\b", question, re.I))
     duration_wanted = bool(re.search(r"combien de temps|pendant combien|how long", question, re.I))
     top = hits[0].score if hits else 1.0
-    sentences = []
-    for hit in hits:
-        for s in split_sentences(hit.chunk.text):
-            text = hit.chunk.text[s.start:s.end]
-            if len(text) >= 25 and re.search(r"\w{3}", text):  # headings and table scraps make poor answers
-                sentences.append((hit, s, text, set(analyze(text))))
+    every = [(hit, s, hit.chunk.text[s.start:s.end]) for hit in hits for s in split_sentences(hit.chunk.text)]
+    # Headings and table scraps make poor answers, unless the passages hold nothing else.
+    kept = [(h, s, t) for h, s, t in every if len(t) >= 25 and re.search(r"\w{3}", t)] or every
+    sentences = [(hit, s, text, set(analyze(text))) for hit, s, text in kept]
     # A question term found in every retrieved sentence ("alliance") tells them apart less
     # than one found in a single sentence ("objectif"): weight terms by their rarity here.
     n = max(1, len(sentences))
@@ -415,6 +415,8 @@ def extractive_answer(question: str, result: SearchResult, index: LoadedIndex,
     if not result.relevant or not result.hits:
         return Answer.refusal(question, index.model_id, qtype, result.hits, notes)
     candidates = _candidates(result.hits, question, qtype)
+    if not candidates:  # passages without a single sentence (punctuation only)
+        return Answer.refusal(question, index.model_id, qtype, result.hits, notes)
     best = candidates[0]
     fact = _lead_fact(qtype, best, question)
 

@@ -68,8 +68,13 @@ def count_tokens(text: str) -> int:
     return len(token_encoder().encode(text, disallowed_special=()))
 
 
+_LAST_WORD = re.compile(r"([\w°.-]+)$")
+_NEXT_WORD = re.compile(r"\s+(\S)")
+
+
 def _is_abbreviation(text: str, period_at: int) -> bool:
-    word = re.search(r"([\w°.-]+)$", text[:period_at])
+    # Only a short window before the period: searching from the start made splitting quadratic.
+    word = _LAST_WORD.search(text, max(0, period_at - 40), period_at)
     if not word:
         return False
     token = word.group(1).lower()
@@ -112,7 +117,7 @@ def split_sentences(text: str) -> list[Sentence]:
             while j < n and text[j] in _TERMINATORS + _CLOSING_QUOTES + '")':
                 j += 1
             at_boundary = j >= n or text[j].isspace()
-            next_word = re.match(r"\s+(\S)", text[j:])
+            next_word = _NEXT_WORD.match(text, j)
             starts_new = j >= n or (next_word and (next_word.group(1).isupper() or next_word.group(1) in _OPENING_QUOTES + '"-•–—' or next_word.group(1).isdigit()))
             if at_boundary and starts_new and not (ch == "." and _is_abbreviation(text, i)):
                 spans.append(Sentence(start, j))

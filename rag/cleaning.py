@@ -14,7 +14,7 @@ from dataclasses import dataclass
 # Bump when a rule changes: cleaned text (and so every chunk) may change with it.
 CLEANING_VERSION = 1
 
-_DATE_HEADER = re.compile(r"^\s*date\s+(\d{4}-\d{2}(?:-\d{2})?)\b[ \t]*", re.I)
+_DATE_HEADER = re.compile(r"^\s*date\s+(\d{4}(?:-\d{2}(?:-\d{2})?)?)(?![\d-])[ \t]*", re.I)
 
 # Consent banners and social embeds pasted in by scrapers (Le Monde, France 24, RFI…).
 _NOTICE_PATTERNS = [

@@ -113,16 +113,22 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         settings = settings.with_chunking(**chunking)
     if retrieval:
         settings = settings.with_retrieval(**retrieval)
-    # Resolve the model name now: an unknown model fails before anything is built.
+    # Resolve names now: an unknown model or LLM spec fails before anything is built.
     from .embeddings import resolve_model
 
     resolve_model(settings.embedding_model)
+    if settings.llm:
+        from .llm import parse_llm_spec
+
+        parse_llm_spec(settings.llm)
     return settings
 
 
 def _questions(args: argparse.Namespace) -> list[str]:
     if args.question == ["-"]:
-        return [line.rstrip("\n") for line in sys.stdin if line.strip()]
+        # Bytes decoded leniently: a bad line becomes one clear error, not a crash of the batch.
+        text = sys.stdin.buffer.read().decode("utf-8", errors="surrogateescape")
+        return [line for line in text.splitlines() if line.strip()]
     return args.question
 
 
@@ -175,7 +181,8 @@ def _run_per_question(args, run: Callable[[str], dict], show: Callable[[dict], N
             if not args.json or len(questions) == 1:
                 raise
             failures += 1
-            print(json.dumps({"question": question[:200], "error": str(exc)}, ensure_ascii=False))
+            shown = question[:200].encode("utf-8", "replace").decode("utf-8")  # undecodable bytes become "?"
+            print(json.dumps({"question": shown, "error": str(exc)}, ensure_ascii=False))
             continue
         show(record)
     return EXIT_FAILURES if failures else 0

@@ -72,6 +72,9 @@ def load_sidecar(folder: Path) -> dict[str, dict]:
             f"{path} doit être un objet JSON {{\"nom_de_fichier.txt\": {{\"title\": …, \"date\": …, \"url\": …}}}}."
         )
     for name, meta in data.items():
+        for key in ("title", "date", "url"):
+            if key in meta and not isinstance(meta[key], str):
+                raise MetadataError(f"{path} : « {key} » doit être une chaîne pour {name} (reçu : {meta[key]!r}).")
         unknown = set(meta) - {"title", "date", "url"}
         if unknown:
             raise MetadataError(f"{path} : clé(s) inconnue(s) {sorted(unknown)} pour {name}. Clés permises : title, date, url.")
@@ -114,6 +117,11 @@ def read_article(path: Path, meta: dict | None = None) -> Article | str:
         return "aucun texte après nettoyage"
     meta = meta or {}
     date_text = meta.get("date") or cleaned.date
+    if date_text and not meta.get("date"):
+        try:
+            PartialDate.parse(date_text)
+        except ValueError:
+            return f"en-tête de date impossible « date {date_text} » : écrivez date AAAA, AAAA-MM ou AAAA-MM-JJ"
     hasher = hashlib.sha256(raw)
     hasher.update(json.dumps(meta, sort_keys=True).encode())
     return Article(
@@ -160,6 +168,9 @@ def load_corpus(folder: Path | str) -> CorpusReport:
             f"Le dossier du corpus {folder} ne contient aucun article (.txt, .md ou .html). Ajoutez-y des articles."
         )
     articles, skipped = [], []
+    names = {p.name for p in files}
+    for name in sorted(set(sidecar) - names):
+        skipped.append((name, f"décrit dans {SIDECAR_NAME} mais absent du dossier (nom mal orthographié ?)"))
     for path in files:
         result = read_article(path, sidecar.get(path.name))
         if isinstance(result, str):

@@ -157,7 +157,8 @@ _DATE_PATTERNS = [
     ("month_year", re.compile(rf"\b({_MONTH_RE})\s+(\d{{4}})\b", re.I)),
     ("month", re.compile(rf"\b(?:en|de|d'|mois de|début|fin|mi-)\s*({_MONTH_RE})\b", re.I)),
     ("year", re.compile(r"\b(?:en|depuis|dès|de|à partir de|avant|après|jusqu'en|fin|début)\s+((?:19|20)\d{2})\b", re.I)),
-    ("bare_year", re.compile(r"(?<![\d,.])((?:19|20)\d{2})(?![\d,])")),
+    # A bare 2000 followed by a word is a count ("2000 soldats"), not a year.
+    ("bare_year", re.compile(r"(?<![\d,.])((?:19|20)\d{2})(?!\d|[,.]\d)(?!\s+[a-zà-ÿ])")),
     ("this_weekday", re.compile(rf"\b(ce|cette)\s+({_WEEKDAY_RE})(?:\s+(matin|soir|après-midi))?\b", re.I)),
     ("weekday", re.compile(rf"\b({_WEEKDAY_RE})\b", re.I)),
     ("last_week", re.compile(r"\bla semaine (dernière|passée)\b", re.I)),
@@ -188,8 +189,11 @@ def _resolve(kind: str, m: re.Match, article: PartialDate | None) -> tuple[str, 
         return d.french(), d.iso(), False
     if kind == "day_month":
         month, day = _month_number(m.group(2)), _day_number(m.group(1))
+        written = f"{day if day > 1 else '1er'} {MONTHS_FR[month - 1]}"
         if article is None:
-            return f"{day if day > 1 else '1er'} {MONTHS_FR[month - 1]}, année non précisée", None, True
+            return f"{written}, année non précisée", None, True
+        if not article.month:  # a year-precision article cannot tell this year from the last
+            return f"{written}, probablement {article.year}", None, True
         year = article.year
         # A news article speaks of the most recent such day; with a known month we can tell.
         if article.month and month > article.month:
@@ -206,6 +210,8 @@ def _resolve(kind: str, m: re.Match, article: PartialDate | None) -> tuple[str, 
         month = _month_number(m.group(1))
         if article is None:
             return f"{MONTHS_FR[month - 1]}, année non précisée", None, True
+        if not article.month:
+            return f"{MONTHS_FR[month - 1]}, probablement {article.year}", None, True
         year = article.year - 1 if article.month and month > article.month else article.year
         return f"{MONTHS_FR[month - 1]} {year}", f"{year:04d}-{month:02d}", True
     if kind in ("year", "bare_year"):
@@ -242,6 +248,11 @@ def _resolve(kind: str, m: re.Match, article: PartialDate | None) -> tuple[str, 
     return "le jour de l'article, date non précisée", None, True
 
 
+def _possible_day(m: re.Match) -> bool:
+    day, month = _day_number(m.group(1)), _month_number(m.group(2))
+    return 1 <= day <= calendar.monthrange(2024, month)[1]  # a leap year: 29 février is possible
+
+
 def find_dates(text: str, article_date: PartialDate | None) -> list[ResolvedDate]:
     """Date expressions in ``text``, resolved against the article's date, in text order.
 
@@ -255,6 +266,8 @@ def find_dates(text: str, article_date: PartialDate | None) -> list[ResolvedDate
             span = m.span()
             if any(span[0] < end and start < span[1] for start, end in taken):
                 continue
+            if kind.startswith("day_month") and not _possible_day(m):
+                continue  # "31 février" is no date
             label, iso, relative = _resolve(kind, m, article_date)
             taken.append(span)
             found.append(ResolvedDate(m.group(0), label, iso, relative, *span, kind))

@@ -18,6 +18,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from .cleaning import squash_whitespace
+from .dates import PartialDate
 from .errors import QuestionFileError
 from .lexical import fold_accents
 from .settings import Settings
@@ -72,6 +73,14 @@ def load_questions(path: Path | str, known_articles: set[str] | None = None) -> 
         facts = row["expected_facts"]
         if not all(isinstance(g, list) and g and all(isinstance(a, str) and a for a in g) for g in facts):
             raise QuestionFileError(f"{where} : « expected_facts » doit être une liste de listes de chaînes non vides.")
+        passages = row.get("gold_passages", [])
+        if not isinstance(passages, list) or not all(isinstance(p, str) and p.strip() for p in passages):
+            raise QuestionFileError(f"{where} : « gold_passages » doit être une liste de chaînes non vides.")
+        if row.get("expected_date") is not None:
+            try:
+                PartialDate.parse(str(row["expected_date"]))
+            except ValueError:
+                raise QuestionFileError(f"{where} : « expected_date » doit être AAAA, AAAA-MM ou AAAA-MM-JJ.") from None
         if row["answerable"] and not (facts and row["gold_articles"]):
             raise QuestionFileError(f"{where} : une question answerable demande expected_facts et gold_articles.")
         if known_articles is not None:
@@ -370,7 +379,7 @@ def calibrate(settings: Settings, questions: list[EvalQuestion], folds: int = 5)
     index = open_index(settings)
     out = {"questions": len(questions)}
     for kind, mode in (("dense", "dense"), ("bm25", "bm25")):
-        retrieval = settings.with_retrieval(mode=mode, min_relevance=float("-inf")).retrieval
+        retrieval = settings.with_retrieval(mode=mode, min_relevance=-1e9).retrieval  # judge every question
         evidence, answerable, forced = [], [], []
         for q in questions:
             result = search(index, q.question, retrieval)

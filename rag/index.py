@@ -21,6 +21,7 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import json
+import logging
 import os
 import re
 import shutil
@@ -41,6 +42,7 @@ from .embeddings import Embedder, ModelSpec, load_embedder, resolve_model
 from .errors import IndexCorruptedError, IndexMismatchError
 from .settings import ChunkingSettings, Settings
 
+log = logging.getLogger(__name__)
 FORMAT_VERSION = 1
 CURRENT = "CURRENT"
 # Below this many vectors exact search is both fast and exact; see BENCHMARKS.md.
@@ -178,11 +180,22 @@ def _corrupted(root: Path, what: str) -> IndexCorruptedError:
     )
 
 
+def current_version_name(root: Path) -> str | None:
+    """The version CURRENT names, without checking it (None when unreadable or absent)."""
+    try:
+        return (root / CURRENT).read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError):
+        return None
+
+
 def current_version(root: Path) -> Path | None:
     pointer = root / CURRENT
     if not pointer.exists():
         return None
-    version = pointer.read_text(encoding="utf-8").strip()
+    try:
+        version = pointer.read_text(encoding="utf-8").strip()
+    except UnicodeDecodeError:
+        raise _corrupted(root, f"le fichier {CURRENT} n'est pas du texte") from None
     if not re.fullmatch(r"v-[\w.-]+", version) or not (root / version).is_dir():
         raise _corrupted(root, f"le fichier {CURRENT} désigne une version absente : {version!r}")
     return root / version
@@ -232,13 +245,17 @@ def load_index_dir(root: Path, spec: ModelSpec | None = None, verify: bool = Tru
         articles = {row["id"]: IndexedArticle(**row) for row in _read_jsonl(version_dir / "articles.jsonl")}
         vectors = np.load(version_dir / "vectors.npy", allow_pickle=False)
         faiss_index = faiss.read_index(str(version_dir / "vectors.faiss"))
+        # Loaded now, with the rest: a later rebuild must not pull it from under a reader.
+        from .lexical import LexicalIndex
+
+        lexical = LexicalIndex.load(version_dir / "bm25")
     except (OSError, ValueError, TypeError, KeyError, RuntimeError) as exc:
         raise _corrupted(root, f"lecture impossible : {type(exc).__name__}: {str(exc)[:120]}") from None
     if not (len(chunks) == faiss_index.ntotal == len(vectors) == manifest.get("n_chunks")):
         raise _corrupted(root, "nombre de passages incohérent entre les fichiers")
     if len(vectors) and vectors.shape[1] != manifest.get("dimension"):
         raise _corrupted(root, "dimension des vecteurs incohérente avec le manifeste")
-    return LoadedIndex(root.name, version_dir, manifest, faiss_index, vectors, chunks, articles)
+    return LoadedIndex(root.name, version_dir, manifest, faiss_index, vectors, chunks, articles, lexical)
 
 
 # --- writing ---------------------------------------------------------------
@@ -298,10 +315,12 @@ def _write_version(root: Path, manifest: dict, chunks: list[Chunk], vectors: np.
     pointer_tmp.write_text(version + "\n", encoding="utf-8")
     with pointer_tmp.open("rb") as f:
         os.fsync(f.fileno())
+    previous = current_version_name(root)
     os.replace(pointer_tmp, root / CURRENT)  # the atomic switch
     _fsync_dir(root)
+    # Readers that opened the previous version keep it; anything older, and aborted builds, go.
     for old in root.iterdir():
-        if old.is_dir() and old.name != version and (old.name.startswith("v-") or old.name.startswith(".tmp-")):
+        if old.is_dir() and old.name not in (version, previous) and old.name.startswith(("v-", ".tmp-")):
             shutil.rmtree(old, ignore_errors=True)
     return root / version
 
@@ -317,8 +336,9 @@ def build_index(settings: Settings, *, rebuild: bool = False, progress: Progress
     started = time.perf_counter()
     spec = resolve_model(settings.embedding_model)
     root = index_root(settings)
-    corpus = load_corpus(settings.corpus_dir)
+    # Fingerprint first: an edit made while we read is then seen as a change next time.
     signature = corpus_signature(settings.corpus_dir)
+    corpus = load_corpus(settings.corpus_dir)
     with _build_lock(root):
         previous = None
         if not rebuild:
@@ -432,9 +452,16 @@ def open_index(settings: Settings, *, progress: Progress | None = None, auto_upd
         manifest = read_manifest(version)
         needs_build = manifest.get("corpus_signature") != corpus_signature(settings.corpus_dir)
     if needs_build:
-        report = build_index(settings, progress=progress)
-        if on_build:
-            on_build(report)
+        try:
+            report = build_index(settings, progress=progress)
+        except OSError as exc:
+            if version is None:
+                raise
+            # A read-only index folder still answers from the index it holds.
+            log.warning("index non mis à jour (%s) : réponse avec l'index existant", exc)
+        else:
+            if on_build:
+                on_build(report)
         version = current_version(root)
     key = (str(root.resolve()), version.name)
     with _LOADED_LOCK:

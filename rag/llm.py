@@ -31,7 +31,6 @@ from .settings import Settings
 _QUOTE = re.compile(r"«\s*(.+?)\s*»|“(.+?)”|\"(.+?)\"", re.S)
 _CITE = re.compile(r"\[(\d+)\]")
 _REMOVED = "\x00"
-MIN_QUOTE_CHARS = 12  # shorter «…» are names or terms ("« charte »"), not quotes to verify
 
 
 @dataclass(frozen=True)
@@ -117,9 +116,7 @@ def verify_reply(reply: str, hits: list[Hit], index: LoadedIndex) -> Verificatio
 
     def check_quote(match: re.Match) -> str:
         quote = next(g for g in match.groups() if g is not None)
-        if len(quote) < MIN_QUOTE_CHARS:
-            return match.group(0)
-        key = _normalise(quote)
+        key = _normalise(quote)  # even « 17 février »: a short quote is still a claim about the source
         for n, passage in enumerate(passages, start=1):
             if key and key in passage:
                 cited.append((n, quote))

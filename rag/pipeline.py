@@ -24,6 +24,10 @@ def validate_question(question: str, settings: Settings) -> str:
     if not isinstance(question, str) or not question.strip():
         raise InvalidQuestionError("La question est vide. Écrivez une question, par ex. « quand la France a-t-elle quitté le Mali ? ».")
     question = " ".join(question.split())
+    if any("\ud800" <= ch <= "\udfff" for ch in question):  # undecodable bytes from argv or stdin
+        raise InvalidQuestionError("La question n'est pas du texte UTF-8 valide. Vérifiez l'encodage du terminal ou du fichier.")
+    if not any(ch.isalnum() for ch in question):
+        raise InvalidQuestionError(f"La question « {question[:40]} » ne contient ni lettre ni chiffre. Écrivez une question en mots.")
     if len(question) > settings.max_question_chars:
         raise InvalidQuestionError(
             f"La question fait {len(question)} caractères ; la limite est {settings.max_question_chars}. "

@@ -105,7 +105,7 @@ _ENGLISH_MARKERS = {"the", "of", "did", "does", "is", "are", "was", "were", "who
 
 
 def looks_french(question: str) -> bool:
-    words = re.findall(r"[\wÀ-ÿ']+", question.lower())
+    words = re.findall(r"[\wÀ-ÿ]+", question.lower())
     return sum(w in _FRENCH_MARKERS for w in words) >= sum(w in _ENGLISH_MARKERS for w in words)
 
 
@@ -136,9 +136,13 @@ def unknown_terms(question: str, index: LoadedIndex) -> list[str]:
 
     if not looks_french(question):
         return []
+    letters = [ch for ch in question if ch.isalpha()]
+    shouting = letters and sum(ch.isupper() for ch in letters) > 0.6 * len(letters)
     vocab = corpus_vocabulary(index)
     missing = []
     for m in _ENTITY.finditer(question.strip()):
+        if shouting and m.group(1):  # "QUAND LA FRANCE…": capitals say nothing about acronyms
+            continue
         term = m.group(1) or m.group(2)
         parts = re.findall(r"\w+", fold_accents(term.lower()))
         if parts and not all(p in vocab for p in parts):
@@ -189,12 +193,7 @@ def _lexical_ranking(index: LoadedIndex, question: str, k: int, mask: np.ndarray
 
 
 def lexical_index(index: LoadedIndex):
-    from .lexical import LexicalIndex
-
-    with index._lock:
-        if index.lexical is None:
-            index.lexical = LexicalIndex.load(index.path / "bm25")
-        return index.lexical
+    return index.lexical  # loaded with the index (see index.load_index_dir)
 
 
 def _hint_matches(index: LoadedIndex, hint: QuestionDateHint | None) -> set[str]:
@@ -310,7 +309,6 @@ def search(index: LoadedIndex, question: str, settings: RetrievalSettings) -> Se
     if settings.mmr_lambda is not None and query_vector is not None:
         ranked = _mmr(index, query_vector, ranked[: settings.candidates], settings.top_k * 2, settings.mmr_lambda)
 
-    max_lexical = float(lexical_scores.max()) if lexical_scores is not None and len(lexical_scores) else 0.0
     hits = []
     for chunk, score, rows in _merge_overlapping(index, ranked)[: settings.top_k]:
         dense = max((dense_scores[r] for r in rows if r in dense_scores), default=None) if use_dense else None
@@ -320,7 +318,7 @@ def search(index: LoadedIndex, question: str, settings: RetrievalSettings) -> Se
         hits.append(Hit(chunk, score, dense, lexical, len(hits) + 1, tuple(index.chunks[r].id for r in rows)))
 
     best_dense = max((h.dense_score for h in hits if h.dense_score is not None), default=None)
-    best_lexical = _lexical_share(max_lexical, question, index) if best_dense is None else None
+    best_lexical = _lexical_share(hits, question, index) if best_dense is None else None
     evidence = relevance_evidence(best_dense, best_lexical)
     threshold = relevance_threshold(index.model_id, "dense" if best_dense is not None else "bm25",
                                     settings.min_relevance)
@@ -330,26 +328,31 @@ def search(index: LoadedIndex, question: str, settings: RetrievalSettings) -> Se
                         undated_excluded, outside, hint, timings, missing)
 
 
-def _lexical_share(best_bm25: float, question: str, index: LoadedIndex) -> float:
-    """BM25 of the best chunk relative to a perfect match of every query term, in [0, 1].
+def _lexical_share(hits: list[Hit], question: str, index: LoadedIndex) -> float:
+    """IDF-weighted share of the question's terms found in the best passage, in [0, 1].
 
-    Raw BM25 grows with the number of query terms; dividing by the sum of the
-    terms' IDF upper bounds makes one threshold work for short and long questions.
+    Terms the corpus never uses weigh the most, so "Qui a gagné la coupe du monde
+    de football ?" matched only on "coupe" and "monde" stays low, and so do English
+    questions against a French BM25.
     """
     from .lexical import analyze
 
     model = lexical_index(index)._model
     vocab = model.vocab_dict
-    terms = analyze(question)
-    if not terms:
+    terms = set(analyze(question))
+    if not terms or not hits:
         return 0.0
     n_docs = int(model.scores["num_docs"])
-    # Upper bound of a term's BM25 contribution: its IDF times (k1 + 1).
-    bound = 0.0
+    weights = {}
     for t in terms:
         df = _document_frequency(model, vocab[t]) if t in vocab else 0
-        bound += np.log(1 + (n_docs - df + 0.5) / (df + 0.5)) * (model.k1 + 1)
-    return float(min(1.0, best_bm25 / bound)) if bound > 0 else 0.0
+        weights[t] = float(np.log(1 + (n_docs - df + 0.5) / (df + 0.5)))
+    total = sum(weights.values())
+    best = 0.0
+    for hit in hits:
+        present = set(analyze(hit.chunk.text))
+        best = max(best, sum(w for t, w in weights.items() if t in present) / total)
+    return best
 
 
 def _document_frequency(model, token_id: int) -> int:

@@ -9,6 +9,7 @@ Defaults can be overridden by environment variables (``RAG_CORPUS_DIR``,
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
@@ -69,6 +70,8 @@ class RetrievalSettings:
             raise SettingsError("Les poids de fusion doivent être positifs ou nuls.")
         if self.mmr_lambda is not None and not 0.0 <= self.mmr_lambda <= 1.0:
             raise SettingsError(f"mmr_lambda doit être entre 0 et 1 (reçu : {self.mmr_lambda}).")
+        if self.min_relevance is not None and not math.isfinite(self.min_relevance):
+            raise SettingsError(f"Le seuil de pertinence doit être un nombre fini (reçu : {self.min_relevance}).")
         if not 1 <= self.candidates <= 1000:
             raise SettingsError(f"candidates doit être entre 1 et 1000 (reçu : {self.candidates}).")
         # Parse now so that a bad date fails before any model is loaded.

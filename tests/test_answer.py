@@ -98,3 +98,19 @@ def test_json_output_carries_the_lead_fact_and_resolved_dates(settings, index):
     assert {"expression": "ce jeudi", "label": "un jeudi de février 2022", "iso": "2022-02", "relative": True,
             "kind": "this_weekday"} in first["resolved_dates"]
     assert data["flagged"] == []
+
+
+def test_passages_of_short_lines_do_not_crash(tmp_path):
+    from rag.settings import Settings
+
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "a.md").write_text("# Titre seul", encoding="utf-8")
+    (corpus / "b.md").write_text("Le Mali et le Niger ont signé une charte de défense à Bamako.", encoding="utf-8")
+    answer = ask("Titre seul", Settings(corpus_dir=corpus, index_dir=tmp_path / "index").with_retrieval(top_k=2, min_relevance=0))
+    assert answer.abstained or all(verify_quote(c.quote, (corpus / c.source).read_text()) for c in answer.citations)
+
+
+def test_shouted_question_is_answered(settings, index):
+    answer = ask("QUAND LA FRANCE A-T-ELLE QUITTÉ LE MALI ?", settings, index=index)
+    assert not answer.abstained and answer.citations[0].source == ARTICLE_2022

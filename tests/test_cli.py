@@ -54,7 +54,8 @@ def test_ask_json_lines_for_several_questions(cli):
 def test_ask_reads_questions_from_stdin(cli, monkeypatch):
     import io
 
-    monkeypatch.setattr(sys, "stdin", io.StringIO(f"{MALI_QUESTION}\n\nDepuis quand la France est-elle présente militairement au Mali ?\n"))
+    data = f"{MALI_QUESTION}\n\nDepuis quand la France est-elle présente militairement au Mali ?\n".encode()
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(data), encoding="utf-8"))
     code, out, _ = cli("ask", "--json", "-")
     records = [json.loads(line) for line in out.splitlines()]
     assert code == 0 and [r["question"] for r in records][1].startswith("Depuis quand")
@@ -68,6 +69,16 @@ def test_search_lists_passages_with_score_source_title_and_date(cli):
     assert ARTICLE_2022 in out and "2022-02" in out
 
 
+def test_undecodable_stdin_line_is_one_clear_error(cli, monkeypatch):
+    import io
+
+    data = MALI_QUESTION.encode("utf-8") + b"\nMali \xff ?\n"  # the second line is not UTF-8
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(data), encoding="utf-8"))
+    code, out, _ = cli("ask", "--json", "-")
+    records = [json.loads(line) for line in out.splitlines()]
+    assert code == 1 and records[0]["abstained"] is False and "UTF-8" in records[1]["error"]
+
+
 def test_json_batch_reports_a_bad_question_and_goes_on(cli):
     code, out, _ = cli("ask", "--json", MALI_QUESTION, " ")
     lines = [json.loads(line) for line in out.splitlines()]
@@ -79,6 +90,9 @@ def test_json_batch_reports_a_bad_question_and_goes_on(cli):
     (["ask", ""], "La question est vide"),
     (["ask", "   "], "La question est vide"),
     (["ask", "x" * 100_000], "100000 caractères"),
+    (["ask", "???"], "ni lettre ni chiffre"),
+    (["ask", "--min-relevance", "nan", "q"], "nombre fini"),
+    (["ask", "--llm", "gpt4", "q"], "Modèle de langage illisible"),
     (["ask", "-m", "modele-inconnu", "q"], "Modèle d'embedding inconnu"),
     (["search", "--since", "2023", "--until", "2022", "q"], "postérieur à sa fin"),
     (["search", "--since", "hier", "q"], "Date illisible pour le début de la période (--since)"),

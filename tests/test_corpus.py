@@ -68,3 +68,20 @@ def test_missing_and_empty_folders_are_clear_errors(tmp_path):
         load_corpus(tmp_path / "absent")
     with pytest.raises(CorpusError, match="aucun article"):
         load_corpus(tmp_path)
+
+
+def test_impossible_date_header_skips_only_that_file(corpus_copy):
+    (corpus_copy / "x.md").write_text("date 2022-02-30 Le Mali et la France.", encoding="utf-8")
+    (corpus_copy / "y.md").write_text("date 2023\nLe Niger et la junte.", encoding="utf-8")
+    report = load_corpus(corpus_copy)
+    assert [name for name, _ in report.skipped] == ["x.md"]
+    assert "date 2022-02-30" in report.skipped[0][1] and "AAAA-MM-JJ" in report.skipped[0][1]
+    assert {a.id: a for a in report.articles}["y.md"].date_iso == "2023"  # a year-only header is read as such
+
+
+def test_sidecar_values_must_be_strings_and_unknown_files_are_reported(corpus_copy):
+    (corpus_copy / "metadata.json").write_text(json.dumps({"000_52844237f3919914.txt": {"title": 123}}), encoding="utf-8")
+    with pytest.raises(MetadataError, match="« title » doit être une chaîne"):
+        load_corpus(corpus_copy)
+    (corpus_copy / "metadata.json").write_text(json.dumps({"typo.txt": {"title": "x"}}), encoding="utf-8")
+    assert any(name == "typo.txt" and "absent du dossier" in why for name, why in load_corpus(corpus_copy).skipped)

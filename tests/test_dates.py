@@ -99,3 +99,14 @@ def test_question_date_hints(question, since, until):
 
 def test_no_hint_without_a_date():
     assert question_date_hint("quand la France a-t-elle quitté le Mali ?") is None
+
+
+def test_counts_are_not_years_and_impossible_days_are_not_dates():
+    assert find_dates("Quelque 2000 soldats sont partis.", None) == []
+    assert find_dates("le 31 février", None) == []
+    assert [d.expression for d in find_dates("en 2020 et 2022, ils", None)] == ["en 2020", "2022"]
+
+
+def test_year_precision_article_does_not_invent_the_year_of_a_day():
+    year_only = PartialDate.parse("2023")
+    assert labels("le 26 juillet", year_only) == [("26 juillet", "26 juillet, probablement 2023", None)]

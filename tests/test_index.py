@@ -178,3 +178,13 @@ def test_open_index_follows_corpus_edits(prebuilt):
         "date 2024-01-28\nLe Mali, le Burkina Faso et le Niger annoncent leur retrait de la Cédéao.", encoding="utf-8")
     index = open_index(private_settings)
     assert "005_nouveau.txt" in index.articles and index.articles["005_nouveau.txt"].date == "2024-01-28"
+
+
+def test_a_rebuild_keeps_the_version_readers_may_hold(prebuilt):
+    root = index_root(prebuilt)
+    first = current_version(root)
+    build_index(prebuilt, rebuild=True)
+    second = current_version(root)
+    assert first.exists() and second != first  # a reader of the first version keeps its files
+    build_index(prebuilt, rebuild=True)
+    assert not first.exists() and second.exists()  # only the latest two are kept

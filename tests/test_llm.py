@@ -100,3 +100,13 @@ def test_unreachable_model_names_the_url(settings, index, spec, url):
 def test_bad_llm_spec(spec):
     with pytest.raises(LLMError, match="illisible"):
         parse_llm_spec(spec)
+
+
+def test_short_quotes_are_verified_too(settings, index, mali):
+    model = GenericFakeChatModel(messages=iter([AIMessage(content=(
+        "Le retrait a été annoncé le « 17 février » [1]. « La France est militairement présente depuis 2013 au Mali » [2].")
+    )]))
+    answer = llm_answer(MALI_QUESTION, mali, index, settings.evolve(llm="ollama:x"), chat_model=model)
+    assert "17 février" not in answer.answer
+    assert any("17 février" in f for f in answer.flagged)
+    assert any("depuis 2013" in c.quote for c in answer.citations)
