@@ -129,6 +129,9 @@ def _questions(args: argparse.Namespace) -> list[str]:
         # Bytes decoded leniently: a bad line becomes one clear error, not a crash of the batch.
         text = sys.stdin.buffer.read().decode("utf-8", errors="surrogateescape")
         return [line for line in text.splitlines() if line.strip()]
+    if len(args.question) > 2 and all(" " not in q for q in args.question):
+        # `rag ask quand la France a-t-elle quitté le Mali ?` without quotes: one question, not seven.
+        return [" ".join(args.question)]
     return args.question
 
 

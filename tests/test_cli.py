@@ -62,6 +62,12 @@ def test_ask_reads_questions_from_stdin(cli, monkeypatch):
     assert "2013" in records[1]["answer"]
 
 
+def test_unquoted_words_are_one_question(cli):
+    code, out, _ = cli("ask", "--json", *MALI_QUESTION.split())
+    records = [json.loads(line) for line in out.splitlines()]
+    assert code == 0 and len(records) == 1 and records[0]["question"] == MALI_QUESTION
+
+
 def test_search_lists_passages_with_score_source_title_and_date(cli):
     code, out, _ = cli("search", "-k", "3", MALI_QUESTION)
     assert code == 0
