@@ -1,4 +1,4 @@
-"""LLM mode on recorded replies: fabricated quotes and bad numbers never reach the user."""
+"""LLM mode on stand-in model replies: fabricated quotes and bad numbers never reach the user."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ from .conftest import ARTICLE_2022, MALI_QUESTION, REPO, raw_article
 REPLIES = json.loads((REPO / "tests" / "data" / "llm_replies.json").read_text(encoding="utf-8"))
 
 
-def recorded(name: str) -> GenericFakeChatModel:
+def replying(name: str) -> GenericFakeChatModel:
     return GenericFakeChatModel(messages=iter([AIMessage(content=REPLIES[name])]))
 
 
@@ -33,7 +33,7 @@ def mali(settings, index):
 
 def run(name, settings, index, result):
     llm_settings = settings.evolve(llm="ollama:recorded")
-    return llm_answer(MALI_QUESTION, result, index, llm_settings, chat_model=recorded(name))
+    return llm_answer(MALI_QUESTION, result, index, llm_settings, chat_model=replying(name))
 
 
 def test_verified_reply_keeps_quotes_with_source_and_date(settings, index, mali):
@@ -67,7 +67,7 @@ def test_model_refusal_and_uncited_replies_become_the_refusal(settings, index, m
 
 
 def test_answers_stream_before_verification(settings, index, mali):
-    items = list(stream_llm_answer(MALI_QUESTION, mali, index, settings.evolve(llm="ollama:x"), chat_model=recorded("good")))
+    items = list(stream_llm_answer(MALI_QUESTION, mali, index, settings.evolve(llm="ollama:x"), chat_model=replying("good")))
     drafts = [i for i in items if isinstance(i, str)]
     assert len(drafts) > 5 and drafts[-1] == REPLIES["good"]
     assert not isinstance(items[-1], str)
