@@ -12,13 +12,12 @@ import os
 import platform
 import resource
 import shlex
-import subprocess
 import sys
 import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from importlib import metadata
 from pathlib import Path
-from typing import Callable, Iterator
 
 import numpy as np
 
@@ -73,15 +72,6 @@ def rss_mib() -> float:
     with open("/proc/self/statm") as f:
         pages = int(f.read().split()[1])
     return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
-
-
-def run_json_child(code: str, env: dict | None = None, timeout: float = 3600) -> dict:
-    """Run ``code`` in a fresh interpreter; it must print one JSON object as its last line."""
-    proc = subprocess.run([PYTHON, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=timeout,
-                          env={**os.environ, **(env or {})})
-    if proc.returncode != 0:
-        raise RuntimeError(f"child failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
-    return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
 def _cpu_model() -> str:

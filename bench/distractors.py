@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import glob
-import gzip
 import json
 import os
 import random
@@ -33,8 +32,17 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from bench.common import (CORPUS_DIR, QUESTION, QUESTIONS_FILE, REPO, interleaved, load_questions, stage,
-                          summary_ms, write_result)
+from bench.common import (
+    CORPUS_DIR,
+    QUESTION,
+    QUESTIONS_FILE,
+    REPO,
+    interleaved,
+    load_questions,
+    stage,
+    summary_ms,
+    write_result,
+)
 from bench.latency import rag_command
 
 DISTRACTOR_CHARS = 2500
@@ -61,8 +69,8 @@ def missing_packages() -> list[str]:
 def man_to_text(path: str) -> tuple[str, str]:
     """(title, text) of a man page: rendered wide so paragraphs stay on one line."""
     env = {**os.environ, "MANWIDTH": "2000", "MAN_KEEP_FORMATTING": "", "LANG": "C.UTF-8"}
-    proc = subprocess.run(["man", "-l", "-E", "UTF-8", "--nh", "--nj", path], capture_output=True, env=env)
-    text = subprocess.run(["col", "-bx"], input=proc.stdout, capture_output=True).stdout.decode("utf-8", "replace")
+    proc = subprocess.run(["man", "-l", "-E", "UTF-8", "--nh", "--nj", path], capture_output=True, env=env, check=False)
+    text = subprocess.run(["col", "-bx"], input=proc.stdout, capture_output=True, check=False).stdout.decode("utf-8", "replace")
     # Drop the running header and footer ("TEST(1)   Commandes …   TEST(1)").
     lines = [line.strip() for line in text.splitlines()
              if not re.match(r"^\S+\(\d\w*\)\s{3,}.*\S+\(\d\w*\)$", line.strip())]
@@ -81,7 +89,7 @@ def html_to_text(path: str) -> tuple[str, str]:
 
     raw = Path(path).read_text(encoding="utf-8", errors="replace")
     text = trafilatura.extract(raw, include_comments=False, include_tables=False) or ""
-    match = re.search(r"<title>(.*?)</title>", raw, re.S | re.I)
+    match = re.search(r"<title>(.*?)</title>", raw, re.DOTALL | re.IGNORECASE)
     title = re.sub(r"\s+", " ", match.group(1)).strip() if match else Path(path).stem
     return title, text
 
@@ -152,7 +160,7 @@ print(json.dumps({"seconds": time.perf_counter() - t, "articles": report.article
 
 def build_in_child(corpus: Path, index_dir: Path) -> dict:
     proc = subprocess.run([sys.executable, "-c", _CHILD_BUILD, str(corpus), str(index_dir)], capture_output=True,
-                          text=True, cwd=REPO)
+                          text=True, cwd=REPO, check=False)
     if proc.returncode != 0:
         raise RuntimeError(proc.stderr[-3000:])
     result = json.loads(proc.stdout.strip().splitlines()[-1])

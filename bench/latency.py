@@ -26,8 +26,17 @@ import time
 from pathlib import Path
 from statistics import median
 
-from bench.common import (CORPUS_DIR, PYTHON, QUESTION, REPO, interleaved, load_questions, stage, summary_ms,
-                          write_result)
+from bench.common import (
+    CORPUS_DIR,
+    PYTHON,
+    QUESTION,
+    REPO,
+    interleaved,
+    load_questions,
+    stage,
+    summary_ms,
+    write_result,
+)
 
 _IMPORT_CHECK = """
 import sys, json
@@ -61,7 +70,7 @@ def rag_command() -> list[str]:
 def import_profile(env: dict, top: int = 8) -> list[dict]:
     """The slowest top-level imports of a cold `rag ask` (python -X importtime)."""
     proc = subprocess.run([PYTHON, "-X", "importtime", "-m", "rag", "ask", QUESTION], capture_output=True,
-                          text=True, cwd=REPO, env=env)
+                          text=True, cwd=REPO, env=env, check=False)
     rows = []
     for line in proc.stderr.splitlines():
         if not line.startswith("import time:") or "cumulative" in line:
@@ -123,7 +132,7 @@ def cold(index_dir: Path, runs: int, lc_dir: Path) -> dict:
             pair = [("rag_ask", rag_cmd), ("langchain_load_and_search", lc_cmd)]
             for name, cmd in (pair if r % 2 == 0 else pair[::-1]):
                 t = time.perf_counter()
-                proc = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO, env=env)
+                proc = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO, env=env, check=False)
                 elapsed = time.perf_counter() - t
                 if proc.returncode != 0:
                     raise RuntimeError(f"{name} failed: {proc.stderr[-2000:]}")
@@ -131,7 +140,7 @@ def cold(index_dir: Path, runs: int, lc_dir: Path) -> dict:
                 if r > 0:
                     times[name].append(elapsed)
     check = subprocess.run([PYTHON, "-c", _IMPORT_CHECK.format(question=QUESTION)], capture_output=True, text=True,
-                           cwd=REPO, env=env)
+                           cwd=REPO, env=env, check=True)
     imported = json.loads(check.stdout.strip().splitlines()[-1])
     stats = {name: summary_ms(t) for name, t in times.items()}
     return {"runs": runs, "command": " ".join(rag_cmd[-2:]), "stats": stats,

@@ -218,7 +218,7 @@ def run_size(n: int, n_queries: int, latency_queries: int, train_sample: int, ki
               f"p50 {info['latency_1thread']['p50_ms']:.3f} ms 1 thread, "
               f"{info['latency_default_threads']['p50_ms']:.3f} ms {default_threads} threads", flush=True)
     result["peak_rss_mib"] = maxrss_mib()
-    del indexes, flat, x, q
+    del indexes, flat, x
     gc.collect()
     return result
 
