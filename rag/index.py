@@ -343,6 +343,12 @@ def build_index(settings: Settings, *, rebuild: bool = False, progress: Progress
     root = index_root(settings)
     # Fingerprint first: an edit made while we read is then seen as a change next time.
     signature = corpus_signature(settings.corpus_dir)
+    unchanged = _unchanged_since_last_build(root, signature) if not rebuild else None
+    if unchanged is not None:  # same files, same sizes and times: nothing to read, nothing to embed
+        version, manifest = unchanged
+        skipped = [tuple(pair) for pair in manifest.get("skipped_files", [])]
+        return BuildReport(root.name, version, len(manifest.get("articles", {})), manifest.get("n_chunks", 0), 0,
+                           [], [], [], skipped, time.perf_counter() - started, False)
     corpus = load_corpus(settings.corpus_dir)
     with _build_lock(root):
         previous = None
@@ -365,7 +371,7 @@ def build_index(settings: Settings, *, rebuild: bool = False, progress: Progress
 
         if previous and not (added or changed or removed):
             if previous.manifest.get("corpus_signature") != signature:
-                _refresh_signature(previous, signature)
+                _refresh_signature(previous, signature, corpus.skipped)
             return BuildReport(root.name, previous.path, len(corpus.articles), len(previous.chunks), 0,
                                [], [], [], corpus.skipped, time.perf_counter() - started, False)
 
@@ -414,6 +420,7 @@ def build_index(settings: Settings, *, rebuild: bool = False, progress: Progress
                          for a in corpus.articles},
             "corpus_dir": str(settings.corpus_dir.resolve()),
             "corpus_signature": signature,
+            "skipped_files": [list(pair) for pair in corpus.skipped],  # reported again by later no-op runs
             "packages": _package_versions(),
             "built_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         }
@@ -423,12 +430,23 @@ def build_index(settings: Settings, *, rebuild: bool = False, progress: Progress
                        corpus.skipped, time.perf_counter() - started, True)
 
 
-def _refresh_signature(index: LoadedIndex, signature: str) -> None:
+def _unchanged_since_last_build(root: Path, signature: str) -> tuple[Path, dict] | None:
+    try:
+        version = current_version(root)
+        manifest = read_manifest(version) if version else None
+    except (IndexCorruptedError, IndexMismatchError):
+        return None
+    if manifest and manifest.get("corpus_signature") == signature:
+        return version, manifest
+    return None
+
+
+def _refresh_signature(index: LoadedIndex, signature: str, skipped: list[tuple[str, str]]) -> None:
     """Files were touched but their content is the same: remember the new fingerprint.
 
     The manifest is rewritten atomically; it is not among the hashed files.
     """
-    manifest = {**index.manifest, "corpus_signature": signature}
+    manifest = {**index.manifest, "corpus_signature": signature, "skipped_files": [list(p) for p in skipped]}
     tmp = index.path / ".manifest.json.tmp"
     tmp.write_text(json.dumps(manifest, ensure_ascii=False, indent=2), encoding="utf-8")
     os.replace(tmp, index.path / "manifest.json")

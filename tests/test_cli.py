@@ -131,6 +131,9 @@ def test_binary_file_is_skipped_with_a_warning_and_the_rest_indexed(prebuilt, ca
     report = json.loads(captured.out)
     assert report["articles"] == 5 and report["chunks_embedded"] == 0
     assert (prebuilt.corpus_dir / "scan.txt").exists()  # nothing lost
+    # a second, no-op run still names it
+    assert main(["index", "--corpus", str(prebuilt.corpus_dir), "--index-dir", str(prebuilt.index_dir)]) == 0
+    assert "fichier ignoré : scan.txt" in capsys.readouterr().err
 
 
 def test_damaged_index_from_the_cli(prebuilt, capsys):
