@@ -446,11 +446,18 @@ def failures_markdown(report: ConfigReport, limit: int = 20) -> str:
     return "\n".join(lines[:limit]) + (f"\n- … et {len(lines) - limit} autres" if len(lines) > limit else "")
 
 
+def _display_path(path: Path) -> str:
+    try:
+        return str(Path(path).resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
+
+
 def write_reports(reports: list[ConfigReport], out_dir: Path, questions_path: Path) -> dict[str, Path]:
     out_dir.mkdir(parents=True, exist_ok=True)
     payload = {
         "created": time.strftime("%Y-%m-%d %H:%M:%S"),
-        "questions_file": str(questions_path),
+        "questions_file": _display_path(questions_path),
         "configurations": [
             {"label": r.label, "settings": r.settings, "metrics": r.metrics,
              "questions": [asdict(q) for q in r.questions]}
