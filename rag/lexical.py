@@ -53,7 +53,8 @@ def analyze(text: str) -> list[str]:
     """
     text = _ELISION.sub("", text.lower())
     stop = _stopwords()
-    words = [w for w in _TOKEN.findall(text) if w not in stop and not w.isdigit() or (w.isdigit() and len(w) >= 2)]
+    # Stop words go; numbers stay when they have two digits or more (years, counts).
+    words = [w for w in _TOKEN.findall(text) if (w.isdigit() and len(w) >= 2) or (not w.isdigit() and w not in stop)]
     return [fold_accents(stem) for stem in _stemmer().stemWords(words)]
 
 

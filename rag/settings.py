@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 import os
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from .errors import SettingsError
@@ -116,6 +116,3 @@ class Settings:
         data["index_dir"] = str(self.index_dir)
         return data
 
-
-def retrieval_field_names() -> list[str]:
-    return [f.name for f in fields(RetrievalSettings)]
