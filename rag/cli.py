@@ -135,9 +135,13 @@ def _questions(args: argparse.Namespace) -> list[str]:
     return args.question
 
 
-def _report_build(report) -> None:
+def _warn_skipped(report) -> None:
     for name, why in report.skipped_files:
         print(f"attention : fichier ignoré : {name} ({why})", file=sys.stderr)
+
+
+def _report_build(report) -> None:
+    _warn_skipped(report)
     if report.written:
         print(f"index {report.name} : {report.articles} articles, {report.chunks} passages, "
               f"{report.chunks_embedded} encodés en {report.seconds:.1f} s", file=sys.stderr)
@@ -152,8 +156,7 @@ def cmd_index(args) -> int:
         report = build_index(settings, rebuild=args.rebuild, progress=update)
     finally:
         close()
-    for name, why in report.skipped_files:
-        print(f"attention : fichier ignoré : {name} ({why})", file=sys.stderr)
+    _warn_skipped(report)
     if args.json:
         print(json.dumps({
             "name": report.name, "path": str(report.path), "articles": report.articles, "chunks": report.chunks,

@@ -17,7 +17,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from .cleaning import squash_whitespace
+from .answer import verify_quote
 from .dates import PartialDate
 from .errors import QuestionFileError
 from .lexical import fold_accents
@@ -221,9 +221,7 @@ def evaluate_answers(questions: list[EvalQuestion], answer_fn, articles: dict[st
         spans = _gold_spans(q, articles)
         article_rank = first_rank(hits, lambda h: h[0] in q.gold_articles) if q.answerable else None
         passage_rank = first_rank(hits, lambda h: _bears_answer(h[0], h[1], h[2], spans)) if q.answerable else None
-        verbatim = all(
-            squash_whitespace(c.quote) in squash_whitespace(raw_articles.get(c.source, "")) for c in answer.citations
-        )
+        verbatim = all(verify_quote(c.quote, raw_articles.get(c.source, "")) for c in answer.citations)
         if q.answerable:
             found, missing = facts_present(answer.answer, q.expected_facts)
             correct = found and not answer.abstained

@@ -184,16 +184,12 @@ def _dense_ranking(index: LoadedIndex, query_vector: np.ndarray, k: int, mask: n
 
 
 def _lexical_ranking(index: LoadedIndex, question: str, k: int, mask: np.ndarray | None):
-    scores = lexical_index(index).scores(question)
+    scores = index.lexical.scores(question)  # loaded with the index
     if mask is not None:
         scores = np.where(mask, scores, 0.0)
     positive = np.flatnonzero(scores > 0)
     order = positive[np.argsort(-scores[positive], kind="stable")][:k]
     return [int(i) for i in order], scores
-
-
-def lexical_index(index: LoadedIndex):
-    return index.lexical  # loaded with the index (see index.load_index_dir)
 
 
 def _hint_matches(index: LoadedIndex, hint: QuestionDateHint | None) -> set[str]:
@@ -337,7 +333,7 @@ def _lexical_share(hits: list[Hit], question: str, index: LoadedIndex) -> float:
     """
     from .lexical import analyze
 
-    model = lexical_index(index)._model
+    model = index.lexical._model
     vocab = model.vocab_dict
     terms = set(analyze(question))
     if not terms or not hits:
